@@ -1,0 +1,237 @@
+//! libdispatch: private serial queues, and values that may only be touched on one.
+//!
+//! Virtualization.framework asserts that a virtual machine and its runtime devices
+//! are used on the VM's serial queue (`dispatch_assert_queue`, a SIGTRAP otherwise).
+//! [`QueueBound`] makes that the only way to reach them.
+
+use core::ffi::{c_char, c_ulong, c_void};
+use core::mem::ManuallyDrop;
+use core::ptr::{self, NonNull};
+use std::ffi::CString;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use super::runtime::{IntoArg, Object, autoreleasepool};
+
+#[cfg_attr(target_vendor = "apple", link(name = "System", kind = "dylib"))]
+unsafe extern "C-unwind" {
+    fn dispatch_queue_create(label: *const c_char, attr: *const c_void) -> *mut c_void;
+    fn dispatch_queue_attr_make_with_autorelease_frequency(
+        attr: *const c_void,
+        frequency: c_ulong,
+    ) -> *const c_void;
+    fn dispatch_async_f(queue: *mut c_void, context: *mut c_void, work: extern "C" fn(*mut c_void));
+    fn dispatch_sync_f(queue: *mut c_void, context: *mut c_void, work: extern "C" fn(*mut c_void));
+    fn dispatch_retain(object: *mut c_void);
+    fn dispatch_release(object: *mut c_void);
+    fn dispatch_queue_set_specific(
+        queue: *mut c_void,
+        key: *const c_void,
+        context: *mut c_void,
+        destructor: Option<extern "C" fn(*mut c_void)>,
+    );
+    fn dispatch_get_specific(key: *const c_void) -> *mut c_void;
+}
+
+/// `DISPATCH_AUTORELEASE_FREQUENCY_WORK_ITEM`: a pool around every async work item.
+const AUTORELEASE_FREQUENCY_WORK_ITEM: c_ulong = 1;
+
+/// The key under which each of our queues stores its own address, so a thread can
+/// tell whether it is running on a given queue. Its address is what matters.
+static QUEUE_KEY: u8 = 0;
+
+fn queue_key() -> *const c_void {
+    ptr::from_ref(&QUEUE_KEY).cast()
+}
+
+/// An owned (+1) reference to a serial dispatch queue.
+#[derive(Debug)]
+pub(crate) struct Queue(NonNull<c_void>);
+
+// SAFETY: dispatch queues are thread-safe objects; every function used here may be
+// called from any thread.
+unsafe impl Send for Queue {}
+// SAFETY: as above.
+unsafe impl Sync for Queue {}
+
+impl Queue {
+    /// A new serial queue that drains an autorelease pool after each async work item.
+    pub(crate) fn new_serial(label: &str) -> Self {
+        let label = CString::new(label.replace('\0', "")).expect("NUL bytes were removed");
+        // SAFETY: NULL is DISPATCH_QUEUE_SERIAL; WORK_ITEM is a valid frequency
+        // (macOS 10.12+). The label is copied by dispatch_queue_create.
+        let queue = unsafe {
+            let attr = dispatch_queue_attr_make_with_autorelease_frequency(
+                ptr::null(),
+                AUTORELEASE_FREQUENCY_WORK_ITEM,
+            );
+            dispatch_queue_create(label.as_ptr(), attr)
+        };
+        let queue = NonNull::new(queue).expect("dispatch_queue_create failed: out of memory");
+        // SAFETY: the context is the queue's own address, only ever compared, never
+        // dereferenced, so it needs no destructor.
+        unsafe { dispatch_queue_set_specific(queue.as_ptr(), queue_key(), queue.as_ptr(), None) };
+        Self(queue)
+    }
+
+    /// Whether the calling thread is running a work item of this queue.
+    pub(crate) fn is_current(&self) -> bool {
+        // SAFETY: dispatch_get_specific may be called from any thread.
+        unsafe { dispatch_get_specific(queue_key()) == self.0.as_ptr() }
+    }
+
+    /// Runs `f` on the queue later. A panic in `f` is caught at the queue boundary
+    /// (libdispatch cannot unwind); the panic hook reports it and the state `f`
+    /// captured is dropped while unwinding.
+    pub(crate) fn exec_async<F: FnOnce() + Send + 'static>(&self, f: F) {
+        extern "C" fn trampoline<F: FnOnce()>(context: *mut c_void) {
+            // SAFETY: `context` is the Box leaked below, handed over exactly once.
+            let f = unsafe { Box::from_raw(context.cast::<F>()) };
+            let _ = catch_unwind(AssertUnwindSafe(move || f()));
+        }
+        let context = Box::into_raw(Box::new(f));
+        // SAFETY: the queue is alive (we hold a reference) and retains itself while the
+        // item is pending; the trampoline takes ownership of `context`.
+        unsafe { dispatch_async_f(self.0.as_ptr(), context.cast(), trampoline::<F>) }
+    }
+
+    /// Runs `f` on the queue and waits for its result. Called from a work item of this
+    /// same queue, it runs `f` inline instead of deadlocking. A panic in `f` resumes
+    /// on the calling thread.
+    pub(crate) fn exec_sync<R: Send, F: FnOnce() -> R + Send>(&self, f: F) -> R {
+        if self.is_current() {
+            return autoreleasepool(f);
+        }
+        struct Context<F, R> {
+            f: Option<F>,
+            result: Option<std::thread::Result<R>>,
+        }
+        extern "C" fn trampoline<F: FnOnce() -> R, R>(context: *mut c_void) {
+            // SAFETY: `context` points to the Context on the waiting caller's stack,
+            // which dispatch_sync_f keeps alive and untouched until we return.
+            let context = unsafe { &mut *context.cast::<Context<F, R>>() };
+            let f = context.f.take().expect("a sync work item runs once");
+            context.result = Some(catch_unwind(AssertUnwindSafe(|| autoreleasepool(f))));
+        }
+        let mut context = Context {
+            f: Some(f),
+            result: None,
+        };
+        // SAFETY: the queue is alive; dispatch_sync_f returns only after the trampoline
+        // has run, so `context` outlives its use. We are not on this queue (checked
+        // above), so this cannot deadlock on it.
+        unsafe {
+            dispatch_sync_f(
+                self.0.as_ptr(),
+                ptr::addr_of_mut!(context).cast(),
+                trampoline::<F, R>,
+            );
+        }
+        match context.result.expect("dispatch_sync_f ran the work item") {
+            Ok(value) => value,
+            Err(panic) => resume_unwind(panic),
+        }
+    }
+}
+
+impl Clone for Queue {
+    fn clone(&self) -> Self {
+        // SAFETY: we own a reference, so the queue is alive.
+        unsafe { dispatch_retain(self.0.as_ptr()) };
+        Self(self.0)
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        // SAFETY: we own exactly one reference, given up here. Pending work keeps the
+        // queue alive until it has run.
+        unsafe { dispatch_release(self.0.as_ptr()) }
+    }
+}
+
+/// A `dispatch_queue_t` argument (an Objective-C object on Apple, encoded `@`).
+impl IntoArg for &Queue {
+    type Raw = *mut Object;
+    fn into_arg(self) -> *mut Object {
+        self.0.as_ptr().cast()
+    }
+}
+
+/// A value that may only be used on one serial queue: a virtual machine or one of its
+/// runtime devices.
+///
+/// It is reached only through [`with`](Self::with) (a hop onto the queue) or
+/// [`get_on_queue`](Self::get_on_queue) (already on it), and it is dropped on the
+/// queue. That makes it `Send + Sync` even though the value is neither thread-safe
+/// nor allowed off the queue.
+#[derive(Debug)]
+pub(crate) struct QueueBound<T: Send + 'static> {
+    queue: Queue,
+    value: ManuallyDrop<T>,
+}
+
+// SAFETY: the value is only touched on the serial queue, one work item at a time
+// (`with`, `get_on_queue`, `Drop`), so sharing the wrapper shares no unsynchronized
+// access. `T: Send` lets it be dropped on the queue's thread.
+unsafe impl<T: Send + 'static> Sync for QueueBound<T> {}
+
+/// Moves a borrow onto the queue for the duration of a synchronous hop.
+struct OnQueue<'a, T>(&'a T);
+
+// SAFETY: only used by `QueueBound::with`, whose caller blocks until the queue has
+// finished with the borrow; the serial queue runs one item at a time, so the value is
+// never used from two threads at once.
+unsafe impl<T> Send for OnQueue<'_, T> {}
+
+impl<T: Send + 'static> QueueBound<T> {
+    /// Binds `value` to `queue`. Call it on the queue, or before the value has been
+    /// shared with anything that uses it there.
+    pub(crate) fn new(queue: Queue, value: T) -> Self {
+        Self {
+            queue,
+            value: ManuallyDrop::new(value),
+        }
+    }
+
+    pub(crate) fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// Runs `f` with the value on the queue and returns its result (inline when
+    /// already on the queue).
+    pub(crate) fn with<R: Send>(&self, f: impl FnOnce(&T) -> R + Send) -> R {
+        let value = OnQueue(&*self.value);
+        self.queue.exec_sync(move || {
+            let value = value;
+            f(value.0)
+        })
+    }
+
+    /// The value, from code already running on the queue (completion handlers,
+    /// delegate callbacks, async work items).
+    ///
+    /// # Panics
+    ///
+    /// When called off the queue: that is a bug in this crate, caught here before the
+    /// framework would trap.
+    #[track_caller]
+    pub(crate) fn get_on_queue(&self) -> &T {
+        assert!(
+            self.queue.is_current(),
+            "arcbox-vz bug: a queue-bound object was used off its queue"
+        );
+        &self.value
+    }
+}
+
+impl<T: Send + 'static> Drop for QueueBound<T> {
+    fn drop(&mut self) {
+        // SAFETY: dropped once, here; the field is never used again.
+        let value = unsafe { ManuallyDrop::take(&mut self.value) };
+        if self.queue.is_current() {
+            drop(value);
+        } else {
+            self.queue.exec_async(move || drop(value));
+        }
+    }
+}

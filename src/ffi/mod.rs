@@ -1,0 +1,27 @@
+//! The raw layer: every `unsafe` line that talks to Objective-C, blocks or libdispatch.
+//!
+//! # Safety
+//!
+//! Nothing outside this module calls `objc_msgSend`, `_Block_copy` or libdispatch
+//! directly. The layers above use:
+//! - [`runtime::objc_methods!`] declarations, whose selectors and types come from
+//!   `vz-api.tsv` and are checked against the runtime in debug builds;
+//! - [`runtime::Id`] for ownership, [`runtime::autoreleasepool`] around every entry;
+//! - [`block::RcBlock`] for completion handlers;
+//! - [`dispatch::QueueBound`] for everything tied to a virtual machine's queue.
+//!
+//! Every import from libobjc and the frameworks is `extern "C-unwind"`, so an
+//! Objective-C exception is never undefined behaviour; it still ends the process,
+//! which is why the layers above validate every input before it reaches the
+//! framework.
+
+pub(crate) mod block;
+pub(crate) mod dispatch;
+pub(crate) mod encode;
+pub(crate) mod foundation;
+pub(crate) mod runtime;
+#[cfg(all(test, arcbox_vz_sim))]
+mod tests;
+
+#[cfg_attr(target_vendor = "apple", link(name = "Virtualization", kind = "framework"))]
+unsafe extern "C-unwind" {}

@@ -1,0 +1,841 @@
+//! Message sending, selectors, classes and object ownership.
+//!
+//! # Layers
+//!
+//! 1. [`send`] transmutes `objc_msgSend` (declared without parameters) to the exact,
+//!    non-variadic `unsafe extern "C-unwind" fn(receiver, SEL, args..) -> R` of each
+//!    call, via [`MessageArgs`]. It is the only place that calls `objc_msgSend`.
+//! 2. [`objc_methods!`](crate::ffi::runtime::objc_methods) declares typed, safe Rust
+//!    functions for individual selectors, with the selector spelled as in
+//!    `vz-api.tsv`. Debug builds check each declaration against the runtime's type
+//!    encoding on first use (see [`super::encode`]).
+//! 3. The builders in `configuration/`, `device/` and the runtime layer call those
+//!    functions and never touch raw pointers.
+//!
+//! # Ownership
+//!
+//! [`Id`] owns one reference (+1): `Clone` retains, `Drop` releases. A method of the
+//! `alloc`, `new`, `copy`, `mutableCopy` or `init` family returns +1 and is adopted
+//! as is; any other method returns +0 and is retained ([`returns_retained`]). An
+//! `init` consumes its [`Allocated`] receiver, and when it returns nil it has already
+//! released it.
+
+use core::ffi::{CStr, c_char, c_void};
+use core::marker::{PhantomData, PhantomPinned};
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use super::encode::{Encode, EncodeReturn, Encoding, RawClass};
+use crate::error::VZError;
+
+/// An Objective-C object, only ever handled by pointer.
+#[repr(C)]
+pub(crate) struct Object {
+    _opaque: [u8; 0],
+    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+}
+
+/// A registered selector (`SEL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+pub(crate) struct Sel(NonNull<c_void>);
+
+// SAFETY: a selector is an interned, immutable runtime value that lives as long as the
+// process.
+unsafe impl Send for Sel {}
+// SAFETY: as above.
+unsafe impl Sync for Sel {}
+
+impl Sel {
+    pub(crate) fn as_ptr(self) -> *mut c_void {
+        self.0.as_ptr()
+    }
+}
+
+/// Objective-C `BOOL`: `bool` on arm64, `signed char` on x86_64 macOS and
+/// `unsigned char` on GCC's runtime (the simulator). Read it with [`Bool::as_bool`],
+/// which treats any non-zero value as YES.
+#[derive(Clone, Copy, Debug)]
+#[repr(transparent)]
+pub(crate) struct Bool(RawBool);
+
+#[cfg(all(target_vendor = "apple", target_arch = "aarch64"))]
+type RawBool = bool;
+#[cfg(all(target_vendor = "apple", target_arch = "x86_64"))]
+type RawBool = i8;
+#[cfg(not(target_vendor = "apple"))]
+type RawBool = u8;
+
+impl Bool {
+    pub(crate) const YES: Self = Self::new(true);
+    pub(crate) const NO: Self = Self::new(false);
+
+    #[allow(clippy::unnecessary_cast)] // a no-op cast on arm64, where RawBool is bool
+    pub(crate) const fn new(value: bool) -> Self {
+        #[cfg(all(target_vendor = "apple", target_arch = "aarch64"))]
+        {
+            Self(value)
+        }
+        #[cfg(not(all(target_vendor = "apple", target_arch = "aarch64")))]
+        {
+            Self(value as RawBool)
+        }
+    }
+
+    #[allow(clippy::nonminimal_bool)] // `!= false` keeps one spelling for all three types
+    pub(crate) fn as_bool(self) -> bool {
+        #[cfg(all(target_vendor = "apple", target_arch = "aarch64"))]
+        {
+            self.0
+        }
+        #[cfg(not(all(target_vendor = "apple", target_arch = "aarch64")))]
+        {
+            self.0 != 0
+        }
+    }
+}
+
+/// Raw runtime functions. Everything imported from libobjc is `C-unwind`: an
+/// Objective-C exception that unwinds through an `extern "C"` import is undefined
+/// behaviour, through `C-unwind` it is defined (and ends the process).
+pub(crate) mod raw {
+    use super::*;
+
+    #[cfg_attr(target_vendor = "apple", link(name = "objc", kind = "dylib"))]
+    unsafe extern "C-unwind" {
+        pub(crate) fn objc_msgSend();
+        pub(crate) fn objc_msgSendSuper();
+        fn sel_registerName(name: *const c_char) -> *mut c_void;
+        fn sel_getName(sel: Sel) -> *const c_char;
+        fn objc_getClass(name: *const c_char) -> *mut Object;
+        fn object_getClass(object: *mut Object) -> *mut Object;
+        fn class_getName(class: *mut Object) -> *const c_char;
+        fn class_isMetaClass(class: *mut Object) -> Bool;
+        fn class_getInstanceMethod(class: *mut Object, sel: Sel) -> *mut c_void;
+        fn method_getTypeEncoding(method: *mut c_void) -> *const c_char;
+        fn class_respondsToSelector(class: *mut Object, sel: Sel) -> Bool;
+        pub(crate) fn objc_retain(object: *mut Object) -> *mut Object;
+        pub(crate) fn objc_release(object: *mut Object);
+        fn objc_autoreleasePoolPush() -> *mut c_void;
+        fn objc_autoreleasePoolPop(pool: *mut c_void);
+        pub(crate) fn objc_allocateClassPair(
+            superclass: *mut Object,
+            name: *const c_char,
+            extra_bytes: usize,
+        ) -> *mut Object;
+        pub(crate) fn objc_registerClassPair(class: *mut Object);
+        pub(crate) fn class_addMethod(
+            class: *mut Object,
+            sel: Sel,
+            imp: *const c_void,
+            types: *const c_char,
+        ) -> Bool;
+        pub(crate) fn class_addIvar(
+            class: *mut Object,
+            name: *const c_char,
+            size: usize,
+            log2_alignment: u8,
+            types: *const c_char,
+        ) -> Bool;
+        pub(crate) fn class_getInstanceVariable(class: *mut Object, name: *const c_char) -> *mut c_void;
+        pub(crate) fn ivar_getOffset(ivar: *mut c_void) -> isize;
+        pub(crate) fn objc_getProtocol(name: *const c_char) -> *mut c_void;
+        pub(crate) fn class_addProtocol(class: *mut Object, protocol: *mut c_void) -> Bool;
+    }
+
+    pub(crate) fn register_sel(name: &CStr) -> Sel {
+        // SAFETY: `name` is NUL-terminated; sel_registerName is thread-safe and never
+        // returns NULL for a valid name.
+        let sel = unsafe { sel_registerName(name.as_ptr()) };
+        Sel(NonNull::new(sel).expect("sel_registerName returned NULL"))
+    }
+
+    pub(crate) fn lookup_class(name: &CStr) -> Option<NonNull<Object>> {
+        // SAFETY: `name` is NUL-terminated; objc_getClass returns NULL for an unknown
+        // class (for example, one newer than the running OS).
+        NonNull::new(unsafe { objc_getClass(name.as_ptr()) })
+    }
+
+    /// The class of an object; for a class object, its metaclass.
+    pub(crate) fn object_class(object: NonNull<Object>) -> NonNull<Object> {
+        // SAFETY: `object` is a live object, so its isa is a valid class.
+        let class = unsafe { object_getClass(object.as_ptr()) };
+        NonNull::new(class).expect("an object without a class")
+    }
+
+    /// `("-", "Name")` for a class, `("+", "Name")` for a metaclass.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    pub(crate) fn class_display(class: NonNull<Object>) -> (&'static str, String) {
+        // SAFETY: `class` is a valid class; class_getName returns a static C string.
+        let (meta, name) = unsafe {
+            (
+                class_isMetaClass(class.as_ptr()).as_bool(),
+                CStr::from_ptr(class_getName(class.as_ptr())),
+            )
+        };
+        (if meta { "+" } else { "-" }, name.to_string_lossy().into_owned())
+    }
+
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    pub(crate) fn sel_name(sel: Sel) -> String {
+        // SAFETY: `sel` is registered; sel_getName returns its static name.
+        unsafe { CStr::from_ptr(sel_getName(sel)) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// The type encoding of `-[class sel]` (searching superclasses), if it exists.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    pub(crate) fn method_encoding(class: NonNull<Object>, sel: Sel) -> Option<&'static CStr> {
+        // SAFETY: `class` is a valid class and `sel` a registered selector. Method
+        // type strings live as long as the class, and classes are never unloaded here.
+        unsafe {
+            let method = class_getInstanceMethod(class.as_ptr(), sel);
+            if method.is_null() {
+                return None;
+            }
+            let types = method_getTypeEncoding(method);
+            (!types.is_null()).then(|| CStr::from_ptr(types))
+        }
+    }
+
+    pub(crate) fn class_responds(class: NonNull<Object>, sel: Sel) -> bool {
+        // SAFETY: `class` is a valid class and `sel` a registered selector.
+        unsafe { class_respondsToSelector(class.as_ptr(), sel) }.as_bool()
+    }
+
+    pub(crate) fn pool_push() -> NonNull<c_void> {
+        // SAFETY: always valid; the token is popped by the guard on this thread.
+        NonNull::new(unsafe { objc_autoreleasePoolPush() }).expect("no autorelease pool")
+    }
+
+    /// # Safety
+    ///
+    /// `pool` comes from [`pool_push`] on this thread and pools are popped in
+    /// reverse order.
+    pub(crate) unsafe fn pool_pop(pool: NonNull<c_void>) {
+        // SAFETY: guaranteed by the caller.
+        unsafe { objc_autoreleasePoolPop(pool.as_ptr()) }
+    }
+}
+
+/// A per-call-site selector cache, filled on first use. Use [`sel!`](crate::ffi::sel).
+#[derive(Debug)]
+pub(crate) struct SelCache {
+    name: &'static str,
+    sel: AtomicPtr<c_void>,
+}
+
+impl SelCache {
+    /// `name` must end with a NUL byte (the `sel!` macro adds it).
+    pub(crate) const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            sel: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> Sel {
+        // ORDERING: Relaxed is enough. The pointer is immutable runtime data and
+        // sel_registerName is idempotent: racing threads all store the same value.
+        if let Some(sel) = NonNull::new(self.sel.load(Ordering::Relaxed)) {
+            return Sel(sel);
+        }
+        let name = CStr::from_bytes_with_nul(self.name.as_bytes()).expect("selector names end in NUL");
+        let sel = raw::register_sel(name);
+        // ORDERING: as above.
+        self.sel.store(sel.as_ptr(), Ordering::Relaxed);
+        sel
+    }
+}
+
+/// The selector for a literal name, registered once per call site.
+macro_rules! sel {
+    ($name:literal) => {{
+        static CACHE: $crate::ffi::runtime::SelCache =
+            $crate::ffi::runtime::SelCache::new(concat!($name, "\0"));
+        CACHE.get()
+    }};
+}
+pub(crate) use sel;
+
+/// A per-call-site class cache. Use [`class!`](crate::ffi::class).
+#[derive(Debug)]
+pub(crate) struct ClassCache {
+    name: &'static str,
+    class: AtomicPtr<Object>,
+}
+
+impl ClassCache {
+    /// `name` must end with a NUL byte (the `class!` macro adds it).
+    pub(crate) const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            class: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// The class, or [`VZError::ClassNotFound`] when the running OS does not have it.
+    pub(crate) fn get(&self) -> Result<ClassRef, VZError> {
+        // ORDERING: Relaxed is enough: a registered class pointer never changes, and
+        // objc_getClass is thread-safe and returns the same pointer to every caller.
+        if let Some(class) = NonNull::new(self.class.load(Ordering::Relaxed)) {
+            return Ok(ClassRef(class));
+        }
+        let name = CStr::from_bytes_with_nul(self.name.as_bytes()).expect("class names end in NUL");
+        match raw::lookup_class(name) {
+            Some(class) => {
+                // ORDERING: as above.
+                self.class.store(class.as_ptr(), Ordering::Relaxed);
+                Ok(ClassRef(class))
+            }
+            None => Err(VZError::ClassNotFound {
+                class: &self.name[..self.name.len() - 1],
+            }),
+        }
+    }
+}
+
+/// The class with a literal name, as `Result<ClassRef, VZError>`, cached per call site.
+macro_rules! class {
+    ($name:literal) => {{
+        static CACHE: $crate::ffi::runtime::ClassCache =
+            $crate::ffi::runtime::ClassCache::new(concat!($name, "\0"));
+        CACHE.get()
+    }};
+}
+pub(crate) use class;
+
+/// A class object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+pub(crate) struct ClassRef(NonNull<Object>);
+
+// SAFETY: class objects are registered once and then shared immutably by the runtime;
+// every runtime function on them is thread-safe.
+unsafe impl Send for ClassRef {}
+// SAFETY: as above.
+unsafe impl Sync for ClassRef {}
+
+impl ClassRef {
+    pub(crate) fn as_nonnull(self) -> NonNull<Object> {
+        self.0
+    }
+
+    /// `+[Class alloc]`: an uninitialized instance for an `init…` method.
+    pub(crate) fn alloc(self) -> Allocated {
+        // SAFETY: every NSObject class answers +alloc with an id (+1) or nil.
+        let object: *mut Object = unsafe { send(self.0, sel!("alloc"), ()) };
+        Allocated(NonNull::new(object).expect("+alloc returned nil: out of memory"))
+    }
+
+    /// Whether the class itself answers `sel` (a class method or property).
+    pub(crate) fn responds_to(self, sel: Sel) -> bool {
+        raw::class_responds(raw::object_class(self.0), sel)
+    }
+
+    /// Whether instances of the class answer `sel`.
+    pub(crate) fn instances_respond_to(self, sel: Sel) -> bool {
+        raw::class_responds(self.0, sel)
+    }
+}
+
+/// An owned reference (+1) to an Objective-C object: `Clone` retains, `Drop` releases.
+///
+/// `Id` is `Send`: retain and release are thread-safe, and the crate keeps its
+/// invariant that objects bound to a virtual machine queue are only ever reached and
+/// released on that queue (they live inside [`QueueBound`](super::dispatch::QueueBound)).
+/// It is not `Sync`: Virtualization's objects are not thread-safe.
+#[derive(Debug)]
+#[repr(transparent)]
+pub(crate) struct Id(NonNull<Object>);
+
+// SAFETY: see the type's documentation.
+unsafe impl Send for Id {}
+
+impl Id {
+    /// Adopts a +1 reference (from `alloc`/`new`/`copy`/`init`). `None` for nil.
+    ///
+    /// # Safety
+    ///
+    /// `object` is nil or a valid object whose +1 reference the caller gives away.
+    pub(crate) unsafe fn from_owned(object: *mut Object) -> Option<Self> {
+        NonNull::new(object).map(Self)
+    }
+
+    /// Retains a +0 reference (a getter or factory result). `None` for nil.
+    ///
+    /// # Safety
+    ///
+    /// `object` is nil or a valid object that stays alive until this call returns.
+    pub(crate) unsafe fn retain(object: *mut Object) -> Option<Self> {
+        let object = NonNull::new(object)?;
+        // SAFETY: `object` is valid (caller); objc_retain returns its argument.
+        unsafe { raw::objc_retain(object.as_ptr()) };
+        Some(Self(object))
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut Object {
+        self.0.as_ptr()
+    }
+
+    pub(crate) fn as_nonnull(&self) -> NonNull<Object> {
+        self.0
+    }
+
+    /// Whether `sel` is implemented by this object (`-respondsToSelector:`).
+    pub(crate) fn responds_to(&self, sel: Sel) -> bool {
+        // SAFETY: every NSObject implements -respondsToSelector:(SEL) -> BOOL.
+        let yes: Bool = unsafe { send(self.0, sel!("respondsToSelector:"), (sel,)) };
+        yes.as_bool()
+    }
+
+    /// Whether both handles point to the same object.
+    pub(crate) fn is(&self, other: &Id) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Clone for Id {
+    fn clone(&self) -> Self {
+        // SAFETY: `self` owns a reference, so the object is alive.
+        unsafe { raw::objc_retain(self.0.as_ptr()) };
+        Self(self.0)
+    }
+}
+
+impl Drop for Id {
+    fn drop(&mut self) {
+        // SAFETY: `self` owns exactly one reference, given up here.
+        unsafe { raw::objc_release(self.0.as_ptr()) }
+    }
+}
+
+/// The result of `+alloc`, waiting for an `init…` method, which consumes it.
+#[derive(Debug)]
+pub(crate) struct Allocated(NonNull<Object>);
+
+impl Drop for Allocated {
+    fn drop(&mut self) {
+        // SAFETY: never initialized, so we still own the +1 from +alloc.
+        unsafe { raw::objc_release(self.0.as_ptr()) }
+    }
+}
+
+/// Whether a selector's method family returns a +1 reference: `alloc`, `new`,
+/// `copy`, `mutableCopy` or `init`, matched on the first keyword after leading
+/// underscores, and not followed by a lowercase letter (`initialize` is not `init`).
+pub(crate) const fn returns_retained(selector: &str) -> bool {
+    let s = selector.as_bytes();
+    let mut start = 0;
+    while start < s.len() && s[start] == b'_' {
+        start += 1;
+    }
+    const FAMILIES: [&[u8]; 5] = [b"alloc", b"new", b"copy", b"mutableCopy", b"init"];
+    let mut f = 0;
+    while f < FAMILIES.len() {
+        let family = FAMILIES[f];
+        let mut i = 0;
+        let mut matches = s.len() - start >= family.len();
+        while matches && i < family.len() {
+            matches = s[start + i] == family[i];
+            i += 1;
+        }
+        if matches {
+            let end = start + family.len();
+            if end == s.len() || !s[end].is_ascii_lowercase() {
+                return true;
+            }
+        }
+        f += 1;
+    }
+    false
+}
+
+/// An autorelease pool, popped on drop. `!Send`: a pool must be popped on the thread
+/// that pushed it, in reverse order.
+#[derive(Debug)]
+pub(crate) struct AutoreleasePool {
+    token: NonNull<c_void>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl AutoreleasePool {
+    pub(crate) fn push() -> Self {
+        Self {
+            token: raw::pool_push(),
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for AutoreleasePool {
+    fn drop(&mut self) {
+        // SAFETY: pushed on this thread (the guard is !Send); guards are dropped in
+        // reverse order of creation by scoping.
+        unsafe { raw::pool_pop(self.token) }
+    }
+}
+
+/// Runs `f` inside an autorelease pool. Every public entry point that talks to
+/// Objective-C from a caller's thread goes through this: Rust threads have no pool.
+pub(crate) fn autoreleasepool<R>(f: impl FnOnce() -> R) -> R {
+    let _pool = AutoreleasePool::push();
+    f()
+}
+
+/// The arguments of a message send: tuples of [`Encode`] types.
+///
+/// # Safety
+///
+/// `invoke` must call `imp` with exactly these arguments after the receiver and the
+/// selector, and `ENCODINGS` must list them in order.
+pub(crate) unsafe trait MessageArgs: Sized {
+    const ENCODINGS: &'static [Encoding];
+
+    /// # Safety
+    ///
+    /// `imp` is `objc_msgSend` and the method named by `sel` takes these arguments
+    /// and returns `R`.
+    unsafe fn invoke<R: EncodeReturn>(
+        imp: unsafe extern "C-unwind" fn(),
+        receiver: *mut Object,
+        sel: Sel,
+        args: Self,
+    ) -> R;
+}
+
+macro_rules! message_args {
+    ($($arg:ident),*) => {
+        // SAFETY: `invoke` passes the tuple's fields in order, as ENCODINGS lists them.
+        unsafe impl<$($arg: Encode),*> MessageArgs for ($($arg,)*) {
+            const ENCODINGS: &'static [Encoding] = &[$($arg::ENCODING),*];
+
+            #[inline]
+            #[allow(non_snake_case)]
+            unsafe fn invoke<R: EncodeReturn>(
+                imp: unsafe extern "C-unwind" fn(),
+                receiver: *mut Object,
+                sel: Sel,
+                ($($arg,)*): Self,
+            ) -> R {
+                // SAFETY: objc_msgSend has no prototype of its own; it jumps to the
+                // method with the caller's registers untouched, so calling it through
+                // the method's exact non-variadic signature is its documented use.
+                let imp: unsafe extern "C-unwind" fn(*mut Object, Sel $(, $arg)*) -> R =
+                    unsafe { core::mem::transmute(imp) };
+                // SAFETY: the caller guarantees the method has this signature.
+                unsafe { imp(receiver, sel $(, $arg)*) }
+            }
+        }
+    };
+}
+
+message_args!();
+message_args!(A);
+message_args!(A, B);
+message_args!(A, B, C);
+message_args!(A, B, C, D);
+message_args!(A, B, C, D, E);
+message_args!(A, B, C, D, E, F);
+
+/// Sends `sel` with `args` to `receiver` and returns the result.
+///
+/// Debug builds first check that the receiver's class implements `sel` with these
+/// argument and return types, and panic naming `-[Class sel]` if not.
+///
+/// # Safety
+///
+/// `receiver` is a live object (or class) whose method `sel` takes exactly `A` and
+/// returns `R`, and the call is allowed on this thread (VM-bound objects: on the VM
+/// queue). Ownership of returned objects is the caller's business.
+#[inline]
+#[track_caller]
+pub(crate) unsafe fn send<A: MessageArgs, R: EncodeReturn>(
+    receiver: NonNull<Object>,
+    sel: Sel,
+    args: A,
+) -> R {
+    #[cfg(debug_assertions)]
+    super::encode::verify(receiver, sel, A::ENCODINGS, R::ENCODING);
+    // SAFETY: forwarded from the caller.
+    unsafe { A::invoke(raw::objc_msgSend, receiver.as_ptr(), sel, args) }
+}
+
+/// `struct objc_super` (the same layout on Apple's and GCC's runtimes).
+#[repr(C)]
+struct ObjcSuper {
+    receiver: *mut Object,
+    superclass: *mut Object,
+}
+
+/// Sends `sel` to `receiver`, starting the method lookup at `superclass`.
+///
+/// # Safety
+///
+/// As for [`send`], with `superclass` a superclass of the receiver's class.
+pub(crate) unsafe fn send_super<A: MessageArgs, R: EncodeReturn>(
+    receiver: NonNull<Object>,
+    superclass: ClassRef,
+    sel: Sel,
+    args: A,
+) -> R {
+    let mut sup = ObjcSuper {
+        receiver: receiver.as_ptr(),
+        superclass: superclass.0.as_ptr(),
+    };
+    // SAFETY: objc_msgSendSuper takes a `struct objc_super *` where objc_msgSend takes
+    // the receiver and otherwise has the same contract; the rest is the caller's.
+    unsafe {
+        A::invoke(
+            raw::objc_msgSendSuper,
+            ptr::addr_of_mut!(sup).cast(),
+            sel,
+            args,
+        )
+    }
+}
+
+/// A receiver in an [`objc_methods!`] declaration.
+pub(crate) trait Receiver {
+    fn receiver_ptr(self) -> NonNull<Object>;
+}
+
+impl Receiver for &Id {
+    fn receiver_ptr(self) -> NonNull<Object> {
+        self.0
+    }
+}
+
+impl Receiver for ClassRef {
+    fn receiver_ptr(self) -> NonNull<Object> {
+        self.0
+    }
+}
+
+/// `init…` consumes its receiver.
+impl Receiver for Allocated {
+    fn receiver_ptr(self) -> NonNull<Object> {
+        let object = self.0;
+        core::mem::forget(self);
+        object
+    }
+}
+
+/// An argument in an [`objc_methods!`] declaration, converted to its C form.
+pub(crate) trait IntoArg {
+    type Raw: Encode;
+    fn into_arg(self) -> Self::Raw;
+}
+
+macro_rules! plain_args {
+    ($($ty:ty),*) => {$(
+        impl IntoArg for $ty {
+            type Raw = $ty;
+            fn into_arg(self) -> $ty {
+                self
+            }
+        }
+    )*};
+}
+plain_args!(usize, isize, u64, u32, i32, f64, Sel);
+
+impl IntoArg for bool {
+    type Raw = Bool;
+    fn into_arg(self) -> Bool {
+        Bool::new(self)
+    }
+}
+
+impl IntoArg for &Id {
+    type Raw = *mut Object;
+    fn into_arg(self) -> *mut Object {
+        self.as_ptr()
+    }
+}
+
+impl IntoArg for Option<&Id> {
+    type Raw = *mut Object;
+    fn into_arg(self) -> *mut Object {
+        self.map_or(ptr::null_mut(), Id::as_ptr)
+    }
+}
+
+impl IntoArg for ClassRef {
+    type Raw = RawClass;
+    fn into_arg(self) -> RawClass {
+        RawClass(self.0)
+    }
+}
+
+/// A return type in an [`objc_methods!`] declaration, converted from its C form.
+pub(crate) trait FromReturn: Sized {
+    type Raw: EncodeReturn;
+    /// # Safety
+    ///
+    /// `raw` is what the declared method returned; `retained` tells whether its
+    /// family returns +1.
+    unsafe fn from_return(raw: Self::Raw, retained: bool) -> Self;
+}
+
+macro_rules! plain_returns {
+    ($($ty:ty),*) => {$(
+        impl FromReturn for $ty {
+            type Raw = $ty;
+            unsafe fn from_return(raw: $ty, _retained: bool) -> $ty {
+                raw
+            }
+        }
+    )*};
+}
+plain_returns!((), usize, isize, u64, u32, i32, f64, *const c_char, *const c_void);
+
+impl FromReturn for bool {
+    type Raw = Bool;
+    unsafe fn from_return(raw: Bool, _retained: bool) -> bool {
+        raw.as_bool()
+    }
+}
+
+impl FromReturn for Option<Id> {
+    type Raw = *mut Object;
+    unsafe fn from_return(raw: *mut Object, retained: bool) -> Self {
+        if retained {
+            // SAFETY: the method family returns +1 (caller).
+            unsafe { Id::from_owned(raw) }
+        } else {
+            // SAFETY: a +0 result is alive until the enclosing pool pops (caller).
+            unsafe { Id::retain(raw) }
+        }
+    }
+}
+
+/// Declares safe Rust functions for Objective-C methods.
+///
+/// ```ignore
+/// objc_methods! {
+///     /// `-[VZVirtualMachineConfiguration setCPUCount:]`
+///     fn set_cpu_count(config: &Id, count: usize) = "setCPUCount:";
+///     fn cpu_count(config: &Id) -> usize = "CPUCount";
+/// }
+/// ```
+///
+/// The receiver is `&Id`, a `ClassRef` (class methods) or an `Allocated` (`init…`,
+/// which consumes it). Arguments implement `IntoArg`; the return type implements
+/// `FromReturn`, and `Option<Id>` follows the selector's method family for ownership.
+///
+/// # Contract
+///
+/// Each declaration must match the Objective-C method exactly: selector, argument and
+/// return types from `vz-api.tsv`, and the function must only be called with a
+/// receiver of the class that declares it, on a thread the class allows. Debug builds
+/// verify the selector and types against the runtime on first use. This is the same
+/// contract as objc2's `extern_methods!`.
+macro_rules! objc_methods {
+    ($(
+        $(#[$meta:meta])*
+        $vis:vis fn $name:ident($recv:ident: $recv_ty:ty $(, $arg:ident: $arg_ty:ty)* $(,)?)
+            $(-> $ret:ty)? = $sel:literal;
+    )*) => {$(
+        $(#[$meta])*
+        #[allow(unsafe_code)]
+        #[track_caller]
+        $vis fn $name($recv: $recv_ty $(, $arg: $arg_ty)*) $(-> $ret)? {
+            let receiver = $crate::ffi::runtime::Receiver::receiver_ptr($recv);
+            let args = ($($crate::ffi::runtime::IntoArg::into_arg($arg),)*);
+            // SAFETY: the declaration matches the method (the macro's contract, checked
+            // in debug builds), and the caller passes a receiver of the declaring class.
+            let raw = unsafe {
+                $crate::ffi::runtime::send(receiver, $crate::ffi::runtime::sel!($sel), args)
+            };
+            const RETAINED: bool = $crate::ffi::runtime::returns_retained($sel);
+            // SAFETY: `raw` is what the method returned, and RETAINED its family.
+            unsafe { $crate::ffi::runtime::FromReturn::from_return(raw, RETAINED) }
+        }
+    )*};
+}
+pub(crate) use objc_methods;
+
+/// Builds an Objective-C class at run time (for delegates).
+#[derive(Debug)]
+pub(crate) struct ClassBuilder(NonNull<Object>);
+
+impl ClassBuilder {
+    /// Starts a subclass of `superclass`; `None` if the name is taken.
+    pub(crate) fn new(name: &CStr, superclass: ClassRef) -> Option<Self> {
+        // SAFETY: valid superclass and NUL-terminated name.
+        let class = unsafe { raw::objc_allocateClassPair(superclass.0.as_ptr(), name.as_ptr(), 0) };
+        NonNull::new(class).map(Self)
+    }
+
+    /// Adds a pointer-sized instance variable, for per-instance Rust state.
+    pub(crate) fn add_pointer_ivar(&mut self, name: &CStr) -> bool {
+        let align = core::mem::align_of::<*mut c_void>().trailing_zeros() as u8;
+        // SAFETY: the class is not registered yet, which class_addIvar requires.
+        unsafe {
+            raw::class_addIvar(
+                self.0.as_ptr(),
+                name.as_ptr(),
+                core::mem::size_of::<*mut c_void>(),
+                align,
+                c"^v".as_ptr(),
+            )
+        }
+        .as_bool()
+    }
+
+    /// Adds a method.
+    ///
+    /// # Safety
+    ///
+    /// `imp` is an `extern "C"` function whose signature is exactly the one `types`
+    /// describes, receiver and `_cmd` first.
+    pub(crate) unsafe fn add_method(&mut self, sel: Sel, imp: *const c_void, types: &CStr) -> bool {
+        // SAFETY: the caller vouches for `imp` and `types`.
+        unsafe { raw::class_addMethod(self.0.as_ptr(), sel, imp, types.as_ptr()) }.as_bool()
+    }
+
+    /// Declares conformance to a protocol, if the runtime knows it.
+    pub(crate) fn add_protocol(&mut self, name: &CStr) {
+        // SAFETY: NUL-terminated name; NULL means an unknown protocol, then skip.
+        unsafe {
+            let protocol = raw::objc_getProtocol(name.as_ptr());
+            if !protocol.is_null() {
+                raw::class_addProtocol(self.0.as_ptr(), protocol);
+            }
+        }
+    }
+
+    pub(crate) fn register(self) -> ClassRef {
+        // SAFETY: allocated by objc_allocateClassPair and not yet registered.
+        unsafe { raw::objc_registerClassPair(self.0.as_ptr()) };
+        ClassRef(self.0)
+    }
+}
+
+/// The byte offset of a class's instance variable, for [`ClassBuilder`] state.
+pub(crate) fn ivar_offset(class: ClassRef, name: &CStr) -> Option<isize> {
+    // SAFETY: valid class and NUL-terminated name; NULL means no such ivar.
+    unsafe {
+        let ivar = raw::class_getInstanceVariable(class.0.as_ptr(), name.as_ptr());
+        (!ivar.is_null()).then(|| raw::ivar_getOffset(ivar))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::returns_retained;
+
+    #[test]
+    fn method_families() {
+        for s in ["alloc", "new", "copy", "mutableCopy", "init", "initWithURL:", "newFoo",
+            "copyItems", "_init", "initWithConfiguration:queue:", "init_x"] {
+            assert!(returns_retained(s), "{s}");
+        }
+        for s in ["initialize", "news", "copying", "fileURLWithPath:", "state", "",
+            "randomLocallyAdministeredAddress", "allocator", "description"] {
+            assert!(!returns_retained(s), "{s}");
+        }
+    }
+}

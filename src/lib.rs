@@ -1,0 +1,14 @@
+#![cfg(any(target_os = "macos", arcbox_vz_sim))]
+//! Safe, async bindings to Apple's Virtualization.framework, with no dependencies
+//! besides `libc` and no executor of their own.
+#![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod bridge;
+mod error;
+#[allow(unsafe_code)]
+mod ffi;
+pub mod vm;
+
+pub use error::{FrameworkError, VZError};
+pub use vm::VirtualMachineState;

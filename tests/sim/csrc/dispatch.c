@@ -1,0 +1,367 @@
+/*
+ * A small libdispatch: serial queues only, one pthread per queue.
+ *
+ * What it keeps from the real thing:
+ * - FIFO execution of async work on the queue's own thread, dispatch_after_f timers;
+ * - pending work retains the queue, so a released queue drains before it dies;
+ * - dispatch_queue_set_specific / dispatch_get_specific;
+ * - autorelease frequency WORK_ITEM wraps each async item in a pool, INHERIT does not;
+ * - dispatch_sync_f onto the queue you are running on is a deadlock: here it aborts.
+ *
+ * Simulator additions: sim_assert_queue (VZ's dispatch_assert_queue trap) and
+ * sim_dispatch_quiesce, which joins finished queue threads so tests can count them.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sim.h"
+
+struct item {
+    dispatch_function_t fn;
+    void *ctx;
+    dispatch_time_t when;
+    struct sync_wait *sync;
+    struct item *next;
+};
+
+struct sync_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+};
+
+struct specific {
+    const void *key;
+    void *ctx;
+    dispatch_function_t destructor;
+    struct specific *next;
+};
+
+struct queue_attr {
+    unsigned long autorelease_frequency;
+};
+
+#define AUTORELEASE_INHERIT 0ul
+#define AUTORELEASE_WORK_ITEM 1ul
+#define AUTORELEASE_NEVER 2ul
+static const struct queue_attr attrs[3] = { { 0 }, { 1 }, { 2 } };
+
+struct dispatch_queue_s {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct item *head, *tail;  /* ready, FIFO */
+    struct item *delayed;      /* sorted by `when` */
+    long refs;                 /* external references + pending items */
+    char *label;
+    unsigned long autorelease_frequency;
+    struct specific *specifics;
+};
+
+static __thread struct dispatch_queue_s *current_queue;
+
+/* Queue threads that finished, waiting to be joined. */
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t threads_cond = PTHREAD_COND_INITIALIZER;
+static long live_queue_threads;
+static pthread_t *finished;
+static size_t finished_len, finished_cap;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+dispatch_time_t dispatch_time(dispatch_time_t when, int64_t delta)
+{
+    if (when == DISPATCH_TIME_FOREVER) return DISPATCH_TIME_FOREVER;
+    uint64_t base = when == DISPATCH_TIME_NOW ? now_ns() : when;
+    return delta < 0 ? base - (uint64_t)(-delta) : base + (uint64_t)delta;
+}
+
+const void *dispatch_queue_attr_make_with_autorelease_frequency(const void *attr,
+                                                                unsigned long frequency)
+{
+    if (attr != NULL) sim_fatal("dispatch shim: only serial (NULL) base attributes exist");
+    if (frequency > AUTORELEASE_NEVER) sim_fatal("bad autorelease frequency %lu", frequency);
+    return &attrs[frequency];
+}
+
+static void run_item(struct dispatch_queue_s *q, struct item *it)
+{
+    struct dispatch_queue_s *saved = current_queue;
+    current_queue = q;
+    int pool_per_item = it->sync == NULL && q->autorelease_frequency == AUTORELEASE_WORK_ITEM;
+    void *pool = pool_per_item ? objc_autoreleasePoolPush() : NULL;
+    it->fn(it->ctx);
+    if (pool != NULL) objc_autoreleasePoolPop(pool);
+    current_queue = saved;
+    if (it->sync != NULL) {
+        pthread_mutex_lock(&it->sync->lock);
+        it->sync->done = 1;
+        pthread_cond_signal(&it->sync->cond);
+        pthread_mutex_unlock(&it->sync->lock);
+    }
+}
+
+static void destroy_queue(struct dispatch_queue_s *q)
+{
+    struct specific *s = q->specifics;
+    while (s != NULL) {
+        struct specific *next = s->next;
+        if (s->destructor != NULL) s->destructor(s->ctx);
+        free(s);
+        s = next;
+    }
+    pthread_mutex_destroy(&q->lock);
+    pthread_cond_destroy(&q->cond);
+    free(q->label);
+    free(q);
+}
+
+static void *queue_thread(void *arg)
+{
+    struct dispatch_queue_s *q = arg;
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        uint64_t now = now_ns();
+        while (q->delayed != NULL && q->delayed->when <= now) {
+            struct item *it = q->delayed;
+            q->delayed = it->next;
+            it->next = NULL;
+            if (q->tail) q->tail->next = it; else q->head = it;
+            q->tail = it;
+        }
+        if (q->head != NULL) {
+            struct item *it = q->head;
+            q->head = it->next;
+            if (q->head == NULL) q->tail = NULL;
+            pthread_mutex_unlock(&q->lock);
+            run_item(q, it);
+            free(it);
+            pthread_mutex_lock(&q->lock);
+            q->refs--;
+            continue;
+        }
+        if (q->refs == 0) break;
+        if (q->delayed != NULL) {
+            uint64_t when = q->delayed->when;
+            struct timespec ts = { (time_t)(when / 1000000000ull), (long)(when % 1000000000ull) };
+            pthread_cond_timedwait(&q->cond, &q->lock, &ts);
+        } else {
+            pthread_cond_wait(&q->cond, &q->lock);
+        }
+    }
+    pthread_mutex_unlock(&q->lock);
+    destroy_queue(q);
+
+    pthread_mutex_lock(&threads_lock);
+    if (finished_len == finished_cap) {
+        finished_cap = finished_cap ? finished_cap * 2 : 16;
+        finished = realloc(finished, finished_cap * sizeof *finished);
+        if (finished == NULL) sim_fatal("out of memory");
+    }
+    finished[finished_len++] = pthread_self();
+    live_queue_threads--;
+    pthread_cond_broadcast(&threads_cond);
+    pthread_mutex_unlock(&threads_lock);
+    return NULL;
+}
+
+dispatch_queue_t dispatch_queue_create(const char *label, const void *attr)
+{
+    unsigned long frequency = AUTORELEASE_INHERIT;
+    if (attr != NULL) {
+        if ((const struct queue_attr *)attr < attrs || (const struct queue_attr *)attr > &attrs[2])
+            sim_fatal("dispatch shim: unsupported queue attribute %p (serial queues only)", attr);
+        frequency = ((const struct queue_attr *)attr)->autorelease_frequency;
+    }
+    struct dispatch_queue_s *q = calloc(1, sizeof *q);
+    if (q == NULL) sim_fatal("out of memory");
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    q->refs = 1;
+    q->label = strdup(label ? label : "");
+    q->autorelease_frequency = frequency;
+
+    pthread_mutex_lock(&threads_lock);
+    live_queue_threads++;
+    pthread_mutex_unlock(&threads_lock);
+    pthread_t thread;
+    int rc = pthread_create(&thread, NULL, queue_thread, q);
+    if (rc != 0) sim_fatal("pthread_create: %s", strerror(rc));
+    return q;
+}
+
+const char *dispatch_queue_get_label(dispatch_queue_t q)
+{
+    if (q == NULL) q = current_queue;
+    return q ? q->label : "";
+}
+
+void dispatch_retain(void *obj)
+{
+    struct dispatch_queue_s *q = obj;
+    pthread_mutex_lock(&q->lock);
+    if (q->refs <= 0) sim_fatal("dispatch_retain of a dead queue");
+    q->refs++;
+    pthread_mutex_unlock(&q->lock);
+}
+
+void dispatch_release(void *obj)
+{
+    struct dispatch_queue_s *q = obj;
+    pthread_mutex_lock(&q->lock);
+    if (q->refs <= 0) sim_fatal("dispatch_release of a dead queue (over-release)");
+    q->refs--;
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+}
+
+static void enqueue(struct dispatch_queue_s *q, struct item *it)
+{
+    pthread_mutex_lock(&q->lock);
+    if (q->refs <= 0) sim_fatal("work submitted to a released queue");
+    q->refs++;
+    if (it->when == DISPATCH_TIME_NOW) {
+        if (q->tail) q->tail->next = it; else q->head = it;
+        q->tail = it;
+    } else {
+        struct item **p = &q->delayed;
+        while (*p != NULL && (*p)->when <= it->when) p = &(*p)->next;
+        it->next = *p;
+        *p = it;
+    }
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+}
+
+static struct item *new_item(dispatch_function_t fn, void *ctx, dispatch_time_t when)
+{
+    struct item *it = calloc(1, sizeof *it);
+    if (it == NULL) sim_fatal("out of memory");
+    it->fn = fn;
+    it->ctx = ctx;
+    it->when = when;
+    return it;
+}
+
+void dispatch_async_f(dispatch_queue_t q, void *ctx, dispatch_function_t fn)
+{
+    enqueue(q, new_item(fn, ctx, DISPATCH_TIME_NOW));
+}
+
+void dispatch_after_f(dispatch_time_t when, dispatch_queue_t q, void *ctx, dispatch_function_t fn)
+{
+    if (when == DISPATCH_TIME_FOREVER) return;
+    enqueue(q, new_item(fn, ctx, when == DISPATCH_TIME_NOW ? now_ns() : when));
+}
+
+void sim_after_ms(dispatch_queue_t q, uint64_t ms, void *ctx, dispatch_function_t fn)
+{
+    dispatch_after_f(dispatch_time(DISPATCH_TIME_NOW, (int64_t)(ms * NSEC_PER_MSEC)), q, ctx, fn);
+}
+
+void dispatch_sync_f(dispatch_queue_t q, void *ctx, dispatch_function_t fn)
+{
+    if (current_queue == q)
+        sim_fatal("dispatch_sync_f onto queue '%s' from that same queue: "
+                  "real libdispatch deadlocks here", q->label);
+    struct sync_wait wait = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+    struct item *it = new_item(fn, ctx, DISPATCH_TIME_NOW);
+    it->sync = &wait;
+    enqueue(q, it);
+    pthread_mutex_lock(&wait.lock);
+    while (!wait.done) pthread_cond_wait(&wait.cond, &wait.lock);
+    pthread_mutex_unlock(&wait.lock);
+}
+
+void dispatch_queue_set_specific(dispatch_queue_t q, const void *key, void *ctx,
+                                 dispatch_function_t destructor)
+{
+    pthread_mutex_lock(&q->lock);
+    struct specific **p = &q->specifics;
+    while (*p != NULL && (*p)->key != key) p = &(*p)->next;
+    if (*p != NULL) {
+        if ((*p)->destructor != NULL) (*p)->destructor((*p)->ctx);
+        if (ctx == NULL) {
+            struct specific *dead = *p;
+            *p = dead->next;
+            free(dead);
+        } else {
+            (*p)->ctx = ctx;
+            (*p)->destructor = destructor;
+        }
+    } else if (ctx != NULL) {
+        struct specific *s = calloc(1, sizeof *s);
+        if (s == NULL) sim_fatal("out of memory");
+        *s = (struct specific){ key, ctx, destructor, NULL };
+        *p = s;
+    }
+    pthread_mutex_unlock(&q->lock);
+}
+
+void *dispatch_get_specific(const void *key)
+{
+    struct dispatch_queue_s *q = current_queue;
+    if (q == NULL) return NULL;
+    void *ctx = NULL;
+    pthread_mutex_lock(&q->lock);
+    for (struct specific *s = q->specifics; s != NULL; s = s->next)
+        if (s->key == key) ctx = s->ctx;
+    pthread_mutex_unlock(&q->lock);
+    return ctx;
+}
+
+int sim_on_queue(dispatch_queue_t q) { return q != NULL && current_queue == q; }
+
+void sim_assert_queue(dispatch_queue_t q, const char *what)
+{
+    if (!sim_on_queue(q))
+        sim_fatal("%s called off its virtual machine queue '%s' "
+                  "(Virtualization.framework traps here: dispatch_assert_queue)",
+                  what, q ? q->label : "(none)");
+}
+
+/*
+ * Waits up to `timeout_ms` for every queue thread to finish and joins the finished
+ * ones. Returns how many queue threads are still alive.
+ */
+long sim_dispatch_quiesce(long timeout_ms)
+{
+    uint64_t deadline = now_ns() + (uint64_t)timeout_ms * NSEC_PER_MSEC;
+    pthread_mutex_lock(&threads_lock);
+    while (live_queue_threads > 0 && now_ns() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 10 * 1000000;
+        if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
+        pthread_cond_timedwait(&threads_cond, &threads_lock, &ts);
+    }
+    long live = live_queue_threads;
+    pthread_t *joinable = finished;
+    size_t n = finished_len;
+    finished = NULL;
+    finished_len = finished_cap = 0;
+    pthread_mutex_unlock(&threads_lock);
+    for (size_t i = 0; i < n; i++) pthread_join(joinable[i], NULL);
+    free(joinable);
+    return live;
+}
+
+long sim_dispatch_live_queues(void)
+{
+    pthread_mutex_lock(&threads_lock);
+    long live = live_queue_threads;
+    pthread_mutex_unlock(&threads_lock);
+    return live;
+}
