@@ -5,10 +5,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod bridge;
+pub mod configuration;
+pub mod device;
 mod error;
 #[allow(unsafe_code)]
 mod ffi;
 pub mod vm;
 
+pub use configuration::*;
+pub use device::*;
 pub use error::{FrameworkError, VZError};
-pub use vm::VirtualMachineState;
+pub use vm::{VirtualMachine, VirtualMachineState, is_supported};

@@ -76,3 +76,50 @@ impl fmt::Display for VirtualMachineState {
         f.write_str(name)
     }
 }
+
+use std::sync::Arc;
+
+use crate::configuration::base_class;
+use crate::error::VZError;
+use crate::ffi::dispatch::{Queue, QueueBound};
+use crate::ffi::runtime::{Allocated, ClassRef, Id, autoreleasepool, class, objc_methods};
+
+objc_methods! {
+    fn vm_init(vm: Allocated, config: &Id, queue: &Queue) -> Option<Id> =
+        "initWithConfiguration:queue:";
+    fn vm_is_supported(class: ClassRef) -> bool = "isSupported";
+}
+
+/// Whether this Mac can run virtual machines (`+[VZVirtualMachine isSupported]`):
+/// false, for example, inside a virtual machine without nested virtualization.
+pub fn is_supported() -> bool {
+    autoreleasepool(|| vm_is_supported(base_class(class!("VZVirtualMachine"))))
+}
+
+/// A virtual machine, created by [`VirtualMachineConfiguration::build`](crate::VirtualMachineConfiguration::build).
+#[derive(Clone, Debug)]
+pub struct VirtualMachine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    vm: QueueBound<Id>,
+}
+
+impl VirtualMachine {
+    pub(crate) fn from_configuration(config: &Id) -> Result<Self, VZError> {
+        let queue = Queue::new_serial("arcbox-vz.vm");
+        let class = base_class(class!("VZVirtualMachine"));
+        let q = queue.clone();
+        let config = config.clone();
+        let vm = queue
+            .exec_sync(move || vm_init(class.alloc(), &config, &q))
+            .ok_or(VZError::ClassNotFound { class: "VZVirtualMachine" })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                vm: QueueBound::new(queue, vm),
+            }),
+        })
+    }
+}

@@ -3,7 +3,7 @@
  * sends (object, NSUInteger, uint64_t, double, BOOL, NSError** out-parameter, nil,
  * a seventh argument on the stack). Not a VZ class.
  */
-#include "sim_objc.h"
+#include "sim_vz.h"
 
 @interface SimProbe : SimObject
 @end

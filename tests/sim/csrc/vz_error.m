@@ -1,5 +1,5 @@
 /* VZErrorDomain and the NSErrors the fake framework returns. */
-#include "sim_objc.h"
+#include "sim_vz.h"
 
 NSString *const VZErrorDomain = @"VZErrorDomain";
 

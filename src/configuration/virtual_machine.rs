@@ -1,0 +1,353 @@
+//! `VZVirtualMachineConfiguration`: the top-level description of a virtual machine.
+
+use crate::configuration::{
+    AsObject, BootLoader, GenericPlatform, base_class, object_array,
+};
+use crate::device::{
+    StorageDeviceConfiguration,
+    USBKeyboardConfiguration, USBScreenCoordinatePointingDeviceConfiguration,
+    VirtioConsoleDeviceConfiguration, VirtioConsoleDeviceSerialPortConfiguration,
+    VirtioEntropyDeviceConfiguration, VirtioFileSystemDeviceConfiguration,
+    VirtioGraphicsDeviceConfiguration, VirtioNetworkDeviceConfiguration,
+    VirtioSocketDeviceConfiguration, VirtioTraditionalMemoryBalloonDeviceConfiguration,
+    XHCIControllerConfiguration,
+};
+use crate::error::VZError;
+use crate::ffi::foundation::{self, with_error};
+use crate::ffi::runtime::{ClassRef, Id, autoreleasepool, class, objc_methods};
+use crate::vm::VirtualMachine;
+
+objc_methods! {
+    fn config_new(class: ClassRef) -> Option<Id> = "new";
+    fn set_cpu_count_raw(config: &Id, count: usize) = "setCPUCount:";
+    fn cpu_count_raw(config: &Id) -> usize = "CPUCount";
+    fn set_memory_size_raw(config: &Id, bytes: u64) = "setMemorySize:";
+    fn memory_size_raw(config: &Id) -> u64 = "memorySize";
+    fn set_boot_loader_raw(config: &Id, boot_loader: Option<&Id>) = "setBootLoader:";
+    fn set_platform_raw(config: &Id, platform: &Id) = "setPlatform:";
+    fn set_storage_devices_raw(config: &Id, devices: &Id) = "setStorageDevices:";
+    fn set_network_devices_raw(config: &Id, devices: &Id) = "setNetworkDevices:";
+    fn set_serial_ports_raw(config: &Id, ports: &Id) = "setSerialPorts:";
+    fn set_console_devices_raw(config: &Id, devices: &Id) = "setConsoleDevices:";
+    fn set_socket_devices_raw(config: &Id, devices: &Id) = "setSocketDevices:";
+    fn set_entropy_devices_raw(config: &Id, devices: &Id) = "setEntropyDevices:";
+    fn set_memory_balloon_devices_raw(config: &Id, devices: &Id) = "setMemoryBalloonDevices:";
+    fn set_directory_sharing_devices_raw(config: &Id, devices: &Id) =
+        "setDirectorySharingDevices:";
+    fn set_graphics_devices_raw(config: &Id, devices: &Id) = "setGraphicsDevices:";
+    fn set_keyboards_raw(config: &Id, devices: &Id) = "setKeyboards:";
+    fn set_pointing_devices_raw(config: &Id, devices: &Id) = "setPointingDevices:";
+    fn set_usb_controllers_raw(config: &Id, controllers: &Id) = "setUsbControllers:";
+    fn validate_raw(config: &Id, error: &mut foundation::ErrorSlot) -> bool = "validateWithError:";
+    fn min_memory_raw(class: ClassRef) -> u64 = "minimumAllowedMemorySize";
+    fn max_memory_raw(class: ClassRef) -> u64 = "maximumAllowedMemorySize";
+    fn min_cpu_raw(class: ClassRef) -> usize = "minimumAllowedCPUCount";
+    fn max_cpu_raw(class: ClassRef) -> usize = "maximumAllowedCPUCount";
+}
+
+#[cfg(target_arch = "aarch64")]
+objc_methods! {
+    fn validate_save_restore_raw(config: &Id, error: &mut foundation::ErrorSlot) -> bool =
+        "validateSaveRestoreSupportWithError:";
+}
+
+fn config_class() -> ClassRef {
+    base_class(class!("VZVirtualMachineConfiguration"))
+}
+
+/// The fewest virtual CPUs a virtual machine may have
+/// (`+[VZVirtualMachineConfiguration minimumAllowedCPUCount]`).
+pub fn min_cpu_count() -> usize {
+    min_cpu_raw(config_class())
+}
+
+/// The most virtual CPUs a virtual machine may have on this Mac
+/// (`+[VZVirtualMachineConfiguration maximumAllowedCPUCount]`).
+pub fn max_cpu_count() -> usize {
+    max_cpu_raw(config_class())
+}
+
+/// The least memory, in bytes, a virtual machine may have
+/// (`+[VZVirtualMachineConfiguration minimumAllowedMemorySize]`).
+pub fn min_memory_size() -> u64 {
+    min_memory_raw(config_class())
+}
+
+/// The most memory, in bytes, a virtual machine may have on this Mac
+/// (`+[VZVirtualMachineConfiguration maximumAllowedMemorySize]`).
+pub fn max_memory_size() -> u64 {
+    max_memory_raw(config_class())
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// `VZVirtualMachineConfiguration`: CPUs, memory, boot loader, platform and devices.
+///
+/// Setters chain. Nothing is checked until [`validate`](Self::validate) (or
+/// [`build`](Self::build), which validates first): then CPU count, memory size and
+/// the boot loader are checked in Rust, with errors that say what to change, and the
+/// rest by the framework's own `validateWithError:`.
+///
+/// ```no_run
+/// # fn main() -> Result<(), arcbox_vz::VZError> {
+/// use arcbox_vz::{GenericPlatform, LinuxBootLoader, VirtualMachineConfiguration};
+///
+/// let mut config = VirtualMachineConfiguration::new()?;
+/// config
+///     .set_cpu_count(2)
+///     .set_memory_size(512 * 1024 * 1024)
+///     .set_boot_loader(LinuxBootLoader::new("/path/to/Image")?)
+///     .set_platform(GenericPlatform::new()?);
+/// config.validate()?;
+/// let vm = config.build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct VirtualMachineConfiguration {
+    obj: Id,
+    boot_loader: Option<BootLoader>,
+    platform: Option<GenericPlatform>,
+    storage_devices: Vec<StorageDeviceConfiguration>,
+    network_devices: Vec<VirtioNetworkDeviceConfiguration>,
+    serial_ports: Vec<VirtioConsoleDeviceSerialPortConfiguration>,
+    console_devices: Vec<VirtioConsoleDeviceConfiguration>,
+    socket_devices: Vec<VirtioSocketDeviceConfiguration>,
+    entropy_devices: Vec<VirtioEntropyDeviceConfiguration>,
+    memory_balloon_devices: Vec<VirtioTraditionalMemoryBalloonDeviceConfiguration>,
+    directory_sharing_devices: Vec<VirtioFileSystemDeviceConfiguration>,
+    graphics_devices: Vec<VirtioGraphicsDeviceConfiguration>,
+    keyboards: Vec<USBKeyboardConfiguration>,
+    pointing_devices: Vec<USBScreenCoordinatePointingDeviceConfiguration>,
+    usb_controllers: Vec<XHCIControllerConfiguration>,
+}
+
+macro_rules! device_list {
+    ($(
+        $(#[$doc:meta])*
+        $set:ident, $get:ident, $field:ident: $ty:ty => $raw:ident;
+    )*) => {$(
+        $(#[$doc])*
+        pub fn $set(&mut self, devices: Vec<$ty>) -> &mut Self {
+            autoreleasepool(|| $raw(&self.obj, &object_array(&devices)));
+            self.$field = devices;
+            self
+        }
+
+        #[doc = concat!("The devices set with [`", stringify!($set), "`](Self::", stringify!($set), ").")]
+        pub fn $get(&self) -> &[$ty] {
+            &self.$field
+        }
+    )*};
+}
+
+impl VirtualMachineConfiguration {
+    /// A configuration with the framework's defaults: 1 CPU, the minimum memory, no
+    /// boot loader and no devices.
+    ///
+    /// # Errors
+    ///
+    /// Only if Virtualization.framework is unusable in this process.
+    pub fn new() -> Result<Self, VZError> {
+        let obj = autoreleasepool(|| config_new(config_class()))
+            .ok_or(VZError::ClassNotFound { class: "VZVirtualMachineConfiguration" })?;
+        Ok(Self {
+            obj,
+            boot_loader: None,
+            platform: None,
+            storage_devices: Vec::new(),
+            network_devices: Vec::new(),
+            serial_ports: Vec::new(),
+            console_devices: Vec::new(),
+            socket_devices: Vec::new(),
+            entropy_devices: Vec::new(),
+            memory_balloon_devices: Vec::new(),
+            directory_sharing_devices: Vec::new(),
+            graphics_devices: Vec::new(),
+            keyboards: Vec::new(),
+            pointing_devices: Vec::new(),
+            usb_controllers: Vec::new(),
+        })
+    }
+
+    /// Sets the number of virtual CPUs (`setCPUCount:`), checked by
+    /// [`validate`](Self::validate) against [`min_cpu_count`] and [`max_cpu_count`].
+    pub fn set_cpu_count(&mut self, count: usize) -> &mut Self {
+        set_cpu_count_raw(&self.obj, count);
+        self
+    }
+
+    /// The number of virtual CPUs (`CPUCount`).
+    pub fn cpu_count(&self) -> usize {
+        cpu_count_raw(&self.obj)
+    }
+
+    /// Sets the memory size in bytes (`setMemorySize:`). It must be a multiple of
+    /// 1 MiB between [`min_memory_size`] and [`max_memory_size`], which
+    /// [`validate`](Self::validate) checks.
+    pub fn set_memory_size(&mut self, bytes: u64) -> &mut Self {
+        set_memory_size_raw(&self.obj, bytes);
+        self
+    }
+
+    /// The memory size in bytes (`memorySize`).
+    pub fn memory_size(&self) -> u64 {
+        memory_size_raw(&self.obj)
+    }
+
+    /// Sets the boot loader (`setBootLoader:`): a [`LinuxBootLoader`](crate::LinuxBootLoader)
+    /// or an [`EFIBootLoader`](crate::EFIBootLoader).
+    pub fn set_boot_loader(&mut self, boot_loader: impl Into<BootLoader>) -> &mut Self {
+        let boot_loader = boot_loader.into();
+        autoreleasepool(|| set_boot_loader_raw(&self.obj, Some(boot_loader.as_object())));
+        self.boot_loader = Some(boot_loader);
+        self
+    }
+
+    /// The boot loader, if one was set.
+    pub fn boot_loader(&self) -> Option<&BootLoader> {
+        self.boot_loader.as_ref()
+    }
+
+    /// Sets the platform (`setPlatform:`, macOS 12). Without one, the framework uses a
+    /// default [`GenericPlatform`].
+    pub fn set_platform(&mut self, platform: GenericPlatform) -> &mut Self {
+        // A GenericPlatform exists only where its class does (macOS 12), and so does
+        // the setter.
+        autoreleasepool(|| set_platform_raw(&self.obj, platform.as_object()));
+        self.platform = Some(platform);
+        self
+    }
+
+    /// The platform, if one was set.
+    pub fn platform(&self) -> Option<&GenericPlatform> {
+        self.platform.as_ref()
+    }
+
+    device_list! {
+        /// Sets the storage devices (`setStorageDevices:`): virtio-blk, USB mass
+        /// storage and NVMe controllers.
+        set_storage_devices, storage_devices, storage_devices: StorageDeviceConfiguration
+            => set_storage_devices_raw;
+        /// Sets the network devices (`setNetworkDevices:`).
+        set_network_devices, network_devices, network_devices: VirtioNetworkDeviceConfiguration
+            => set_network_devices_raw;
+        /// Sets the serial ports (`setSerialPorts:`). The first port is where the fake
+        /// guest of the simulator and most Linux guests (`console=hvc0`) print.
+        set_serial_ports, serial_ports, serial_ports: VirtioConsoleDeviceSerialPortConfiguration
+            => set_serial_ports_raw;
+        /// Sets the virtio console devices (`setConsoleDevices:`, macOS 13).
+        set_console_devices, console_devices, console_devices: VirtioConsoleDeviceConfiguration
+            => set_console_devices_raw;
+        /// Sets the socket devices (`setSocketDevices:`); at most one virtio-vsock
+        /// device is allowed.
+        set_socket_devices, socket_devices, socket_devices: VirtioSocketDeviceConfiguration
+            => set_socket_devices_raw;
+        /// Sets the entropy devices (`setEntropyDevices:`).
+        set_entropy_devices, entropy_devices, entropy_devices: VirtioEntropyDeviceConfiguration
+            => set_entropy_devices_raw;
+        /// Sets the memory balloon devices (`setMemoryBalloonDevices:`); at most one.
+        set_memory_balloon_devices, memory_balloon_devices,
+            memory_balloon_devices: VirtioTraditionalMemoryBalloonDeviceConfiguration
+            => set_memory_balloon_devices_raw;
+        /// Sets the directory sharing devices (`setDirectorySharingDevices:`, macOS 12).
+        set_directory_sharing_devices, directory_sharing_devices,
+            directory_sharing_devices: VirtioFileSystemDeviceConfiguration
+            => set_directory_sharing_devices_raw;
+        /// Sets the graphics devices (`setGraphicsDevices:`, macOS 12).
+        set_graphics_devices, graphics_devices, graphics_devices: VirtioGraphicsDeviceConfiguration
+            => set_graphics_devices_raw;
+        /// Sets the keyboards (`setKeyboards:`, macOS 12).
+        set_keyboards, keyboards, keyboards: USBKeyboardConfiguration => set_keyboards_raw;
+        /// Sets the pointing devices (`setPointingDevices:`, macOS 12).
+        set_pointing_devices, pointing_devices,
+            pointing_devices: USBScreenCoordinatePointingDeviceConfiguration
+            => set_pointing_devices_raw;
+        /// Sets the USB controllers (`setUsbControllers:`, macOS 15).
+        set_usb_controllers, usb_controllers, usb_controllers: XHCIControllerConfiguration
+            => set_usb_controllers_raw;
+    }
+
+    /// Checks the configuration: first in Rust (CPU count, memory size, boot loader),
+    /// then with
+    /// `-[VZVirtualMachineConfiguration validateWithError:]`.
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::InvalidArgument`] naming the setting to change, or
+    /// [`VZError::InvalidConfiguration`] with the framework's reason (this is also
+    /// where a binary without the `com.apple.security.virtualization` entitlement
+    /// fails).
+    pub fn validate(&self) -> Result<(), VZError> {
+        let cpus = self.cpu_count();
+        let (min_cpus, max_cpus) = (min_cpu_count(), max_cpu_count());
+        if cpus < min_cpus || cpus > max_cpus {
+            return Err(VZError::invalid_argument(
+                "CPU count",
+                format!("{cpus} is outside the allowed range {min_cpus}..={max_cpus} for this Mac"),
+            ));
+        }
+        let memory = self.memory_size();
+        if memory % MIB != 0 {
+            return Err(VZError::invalid_argument(
+                "memory size",
+                format!("{memory} bytes is not a multiple of 1 MiB (1048576 bytes)"),
+            ));
+        }
+        let (min_memory, max_memory) = (min_memory_size(), max_memory_size());
+        if memory < min_memory || memory > max_memory {
+            return Err(VZError::invalid_argument(
+                "memory size",
+                format!(
+                    "{} MiB is outside the allowed range {}..={} MiB for this Mac",
+                    memory / MIB,
+                    min_memory / MIB,
+                    max_memory / MIB
+                ),
+            ));
+        }
+        if self.boot_loader.is_none() {
+            return Err(VZError::invalid_argument(
+                "boot loader",
+                "the configuration has none; call set_boot_loader with a LinuxBootLoader or an EFIBootLoader",
+            ));
+        }
+        with_error("-[VZVirtualMachineConfiguration validateWithError:]", |error| {
+            validate_raw(&self.obj, error).then_some(())
+        })
+        .map_err(VZError::InvalidConfiguration)
+    }
+
+    /// Checks that a virtual machine with this configuration can save and restore its
+    /// state (`validateSaveRestoreSupportWithError:`, macOS 14, Apple silicon only).
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::Unsupported`] before macOS 14, or [`VZError::InvalidConfiguration`]
+    /// with the framework's reason.
+    #[cfg(target_arch = "aarch64")]
+    pub fn validate_save_restore_support(&self) -> Result<(), VZError> {
+        crate::configuration::method_since(
+            &self.obj,
+            crate::ffi::runtime::sel!("validateSaveRestoreSupportWithError:"),
+            "saving and restoring virtual machine state",
+            "14.0",
+        )?;
+        with_error(
+            "-[VZVirtualMachineConfiguration validateSaveRestoreSupportWithError:]",
+            |error| validate_save_restore_raw(&self.obj, error).then_some(()),
+        )
+        .map_err(VZError::InvalidConfiguration)
+    }
+
+    /// Validates the configuration and creates a virtual machine from it, on a new
+    /// private serial queue. The framework copies the configuration, so changing this
+    /// builder afterwards does not affect the virtual machine.
+    ///
+    /// # Errors
+    ///
+    /// As for [`validate`](Self::validate).
+    pub fn build(&self) -> Result<VirtualMachine, VZError> {
+        self.validate()?;
+        VirtualMachine::from_configuration(&self.obj)
+    }
+}

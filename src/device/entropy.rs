@@ -1,0 +1,6 @@
+//! PLACEHOLDER: replaced by the family's implementation.
+use crate::configuration::AsObject;
+use crate::ffi::runtime::Id;
+/// Placeholder.
+#[derive(Debug)] pub struct VirtioEntropyDeviceConfiguration { obj: Id }
+impl AsObject for VirtioEntropyDeviceConfiguration { fn as_object(&self) -> &Id { &self.obj } }

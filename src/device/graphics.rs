@@ -1,0 +1,6 @@
+//! PLACEHOLDER: replaced by the family's implementation.
+use crate::configuration::AsObject;
+use crate::ffi::runtime::Id;
+/// Placeholder.
+#[derive(Debug)] pub struct VirtioGraphicsDeviceConfiguration { obj: Id }
+impl AsObject for VirtioGraphicsDeviceConfiguration { fn as_object(&self) -> &Id { &self.obj } }

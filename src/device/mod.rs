@@ -1,0 +1,28 @@
+//! Device configurations, one Virtualization class family per module, and the
+//! runtime device handles a running [`VirtualMachine`](crate::VirtualMachine) hands out.
+
+mod console;
+mod directory_sharing;
+mod entropy;
+mod graphics;
+mod keyboard;
+mod memory_balloon;
+mod network;
+mod pointing;
+mod serial;
+mod socket;
+mod storage;
+mod usb;
+
+pub use console::*;
+pub use directory_sharing::*;
+pub use entropy::*;
+pub use graphics::*;
+pub use keyboard::*;
+pub use memory_balloon::*;
+pub use network::*;
+pub use pointing::*;
+pub use serial::*;
+pub use socket::*;
+pub use storage::*;
+pub use usb::*;
