@@ -662,6 +662,17 @@ impl IntoArg for Option<&Id> {
     }
 }
 
+/// A `NULL` pointer argument (a `void *` context nobody reads).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NullPtr;
+
+impl IntoArg for NullPtr {
+    type Raw = *const c_void;
+    fn into_arg(self) -> *const c_void {
+        ptr::null()
+    }
+}
+
 impl IntoArg for ClassRef {
     type Raw = RawClass;
     fn into_arg(self) -> RawClass {
@@ -812,6 +823,44 @@ impl ClassBuilder {
         unsafe { raw::objc_registerClassPair(self.0.as_ptr()) };
         ClassRef(self.0)
     }
+}
+
+/// Stores `value` in the pointer instance variable `name` (added with
+/// [`ClassBuilder::add_pointer_ivar`]) of `object`.
+///
+/// # Panics
+///
+/// When the object's class has no such instance variable.
+pub(crate) fn set_pointer_ivar(object: &Id, name: &CStr, value: *const c_void) {
+    let offset = ivar_offset(ClassRef(raw::object_class(object.0)), name)
+        .expect("the class has the pointer instance variable");
+    // SAFETY: the class (or a superclass) declares `name` as a pointer-sized,
+    // pointer-aligned ivar at `offset`, inside the live object.
+    unsafe { object.0.as_ptr().cast::<u8>().offset(offset).cast::<*const c_void>().write(value) }
+}
+
+/// Reads the pointer instance variable `name` of `object`.
+///
+/// # Safety
+///
+/// `object` is a live instance of a class made with [`ClassBuilder`] that has the
+/// pointer ivar `name`.
+pub(crate) unsafe fn pointer_ivar(object: NonNull<Object>, name: &CStr) -> *const c_void {
+    let offset = ivar_offset(ClassRef(raw::object_class(object)), name)
+        .expect("the class has the pointer instance variable");
+    // SAFETY: as for set_pointer_ivar; guaranteed by the caller.
+    unsafe { object.as_ptr().cast::<u8>().offset(offset).cast::<*const c_void>().read() }
+}
+
+/// `[super dealloc]` for a class made with [`ClassBuilder`] from `superclass`.
+///
+/// # Safety
+///
+/// Called once, at the end of the class's own `dealloc`, with its receiver.
+pub(crate) unsafe fn dealloc_super(object: NonNull<Object>, superclass: ClassRef) {
+    // SAFETY: -[NSObject dealloc] takes no arguments and returns void; the caller
+    // guarantees this is the end of the object's dealloc.
+    unsafe { send_super::<(), ()>(object, superclass, sel!("dealloc"), ()) }
 }
 
 /// The byte offset of a class's instance variable, for [`ClassBuilder`] state.

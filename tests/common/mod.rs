@@ -53,3 +53,36 @@ pub fn open_fds() -> usize {
 pub fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
+
+/// A whole executor in a few lines: poll on this thread, park until woken.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
+/// A minimal bootable configuration: 2 CPUs, 512 MiB, a kernel, a vsock device and a
+/// serial console on `/dev/null`.
+pub fn vm_config(dir: &TempDir) -> arcbox_vz::VirtualMachineConfiguration {
+    let mut config = arcbox_vz::VirtualMachineConfiguration::new().unwrap();
+    config
+        .set_cpu_count(2)
+        .set_memory_size(512 * 1024 * 1024)
+        .set_boot_loader(arcbox_vz::LinuxBootLoader::new(dir.kernel()).unwrap())
+        .set_socket_devices(vec![arcbox_vz::VirtioSocketDeviceConfiguration::new()]);
+    config
+}

@@ -55,6 +55,8 @@ enum {
                                        options:(NSUInteger)options
                                          error:(NSError **)error;
 @property (nonatomic, readonly, copy) NSURL *URL;
+/* Simulator: whether the file holds a store made by initCreating... */
+- (BOOL)sim_isUsable;
 @end
 
 @interface VZEFIBootLoader : VZBootLoader <SimValidating>
@@ -390,7 +392,8 @@ enum {
 
 @interface VZGraphicsDisplayConfiguration : SimObject <NSCopying>
 @end
-@interface VZVirtioGraphicsScanoutConfiguration : VZGraphicsDisplayConfiguration
+/* SimValidating: the graphics device asks each of its scanouts. */
+@interface VZVirtioGraphicsScanoutConfiguration : VZGraphicsDisplayConfiguration <SimValidating>
 {
     NSInteger _widthInPixels;
     NSInteger _heightInPixels;

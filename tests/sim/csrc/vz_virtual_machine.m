@@ -1,32 +1,515 @@
-/* Fake VZVirtualMachine (minimal; grows with the runtime layer). */
-#include "sim_vz.h"
+/*
+ * Fake VZVirtualMachine: Apple's documented state machine, completion handlers that
+ * run later on the VM queue, delegate callbacks on the queue, KVO on `state`, and a
+ * queue assertion in every VM-bound member (VZ traps with dispatch_assert_queue).
+ *
+ * Transitions (VZVirtualMachine.h):
+ *   start   Stopped|Error -> Starting -> Running
+ *   pause   Running -> Pausing -> Paused
+ *   resume  Paused -> Resuming -> Running
+ *   stop    Running|Paused -> Stopping -> Stopped          (macOS 12, no delegate call)
+ *   requestStop (Running): the guest powers off later -> Stopped, guestDidStopVirtualMachine:
+ *   a guest failure -> Error, virtualMachine:didStopWithError:
+ * An illegal transition completes with VZErrorInvalidVirtualMachineStateTransition.
+ */
+#include <Block.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include "sim_vz_runtime.h"
 
-@interface VZVirtualMachine : SimObject
+void objc_release(id object);
+
+/* ---- control-hook state ---- */
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static VZVirtualMachine *running[256];
+static size_t running_len;
+static long fail_next_start;
+static unsigned shutdown_delay_ms = 20;
+static long released_while_running;
+
+void sim_register_running(VZVirtualMachine *vm)
 {
-    VZVirtualMachineConfiguration *_configuration;
-    dispatch_queue_t _queue;
-    NSInteger _state;
+    pthread_mutex_lock(&registry_lock);
+    if (running_len == sizeof running / sizeof running[0]) sim_fatal("too many running VMs");
+    running[running_len++] = vm;
+    pthread_mutex_unlock(&registry_lock);
 }
+
+void sim_unregister_running(VZVirtualMachine *vm)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (size_t i = 0; i < running_len; i++) {
+        if (running[i] == vm) {
+            memmove(&running[i], &running[i + 1], (running_len - i - 1) * sizeof running[0]);
+            running_len--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* The most recently started VM that is still running, retained; nil if none. */
+static VZVirtualMachine *last_running(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    VZVirtualMachine *vm = running_len ? [running[running_len - 1] retain] : nil;
+    pthread_mutex_unlock(&registry_lock);
+    return vm;
+}
+
+/* ---- deferred steps on the VM queue ---- */
+
+typedef void (*vm_step_t)(VZVirtualMachine *vm, void (^handler)(NSError *));
+
+struct pending {
+    VZVirtualMachine *vm;
+    void (^handler)(NSError *);
+    vm_step_t step;
+};
+
+static void pending_run(void *ctx)
+{
+    struct pending *p = ctx;
+    p->step(p->vm, p->handler);
+    if (p->handler != NULL) _Block_release(p->handler);
+    [p->vm release];
+    free(p);
+}
+
+/* Runs step(vm, handler) on the VM queue after `ms`, keeping both alive until then. */
+static void later(VZVirtualMachine *vm, uint64_t ms, void (^handler)(NSError *), vm_step_t step)
+{
+    struct pending *p = malloc(sizeof *p);
+    if (p == NULL) sim_fatal("out of memory");
+    p->vm = [vm retain];
+    p->handler = handler != NULL ? _Block_copy(handler) : NULL;
+    p->step = step;
+    sim_after_ms([vm sim_queue], ms, p, pending_run);
+}
+
+static NSError *transition_error(NSString *what)
+{
+    return [NSError errorWithDomain:VZErrorDomain
+                               code:VZErrorInvalidVirtualMachineStateTransition
+                           userInfo:@{ NSLocalizedDescriptionKey : [NSString stringWithFormat:
+                                           @"Invalid virtual machine state transition (%@).", what] }];
+}
+
+static void complete_with_error(VZVirtualMachine *vm, void (^handler)(NSError *))
+{
+    handler(transition_error(@"the virtual machine cannot do this in its current state"));
+}
+
+@implementation VZStorageDevice
+@end
+
+@implementation VZVirtualMachineStartOptions
 @end
 
 @implementation VZVirtualMachine
 
+@synthesize delegate = _delegate;
+
 + (BOOL)isSupported { return YES; }
+
++ (BOOL)automaticallyNotifiesObserversForKey:(NSString *)key
+{
+    return [key isEqualToString:@"state"] ? NO : [super automaticallyNotifiesObserversForKey:key];
+}
+
+static NSArray *make_devices(VZVirtualMachine *vm, NSArray *configs, id (^make)(id config))
+{
+    NSMutableArray *devices = [NSMutableArray array];
+    for (id config in configs) {
+        id device = make(config);
+        [devices addObject:device];
+        [device release];
+    }
+    return [devices copy];
+}
 
 - (instancetype)initWithConfiguration:(VZVirtualMachineConfiguration *)configuration queue:(id)queue
 {
+    /* "The configuration must be valid." */
+    NSError *error = nil;
+    if (![configuration validateWithError:&error])
+        SIM_RAISE(@"Invalid virtual machine configuration: %@", [error localizedDescription]);
+    if (queue == nil) SIM_RAISE(@"The queue must not be nil.");
     if ((self = [super init]) == nil) return nil;
     _configuration = [configuration copy];
     _queue = (dispatch_queue_t)queue;
     dispatch_retain(_queue);
+    _state = VZVirtualMachineStateStopped;
+
+    Class socketClass = NSClassFromString(@"VZVirtioSocketDevice");
+    Class balloonClass = NSClassFromString(@"VZVirtioTraditionalMemoryBalloonDevice");
+    Class fsClass = NSClassFromString(@"VZVirtioFileSystemDevice");
+    Class networkClass = NSClassFromString(@"VZNetworkDevice");
+    Class consoleClass = NSClassFromString(@"VZVirtioConsoleDevice");
+    Class usbClass = NSClassFromString(@"VZXHCIController");
+    _socketDevices = make_devices(self, [_configuration socketDevices], ^id(id c) {
+        (void)c;
+        return [[socketClass alloc] sim_initWithMachine:self];
+    });
+    _memoryBalloonDevices = make_devices(self, [_configuration memoryBalloonDevices], ^id(id c) {
+        (void)c;
+        return [[balloonClass alloc] sim_initWithMachine:self];
+    });
+    _directorySharingDevices = make_devices(self, [_configuration directorySharingDevices], ^id(id c) {
+        return [[fsClass alloc] sim_initWithMachine:self configuration:c];
+    });
+    _networkDevices = make_devices(self, [_configuration networkDevices], ^id(id c) {
+        return [[networkClass alloc] sim_initWithMachine:self attachment:[(VZNetworkDeviceConfiguration *)c attachment]];
+    });
+    _consoleDevices = make_devices(self, [_configuration consoleDevices], ^id(id c) {
+        return [[consoleClass alloc] sim_initWithMachine:self configuration:c];
+    });
+    _usbControllers = make_devices(self, [_configuration usbControllers], ^id(id c) {
+        (void)c;
+        return [[usbClass alloc] sim_initWithMachine:self];
+    });
+    _guest = [[SimGuest alloc] initWithMachine:self];
     return self;
 }
 
 - (void)dealloc
 {
-    sim_assert_queue(_queue, "-[VZVirtualMachine dealloc]");
+    [self sim_assertQueue:"-[VZVirtualMachine dealloc]"];
+    if (_state != VZVirtualMachineStateStopped && _state != VZVirtualMachineStateError) {
+        __atomic_fetch_add(&released_while_running, 1, __ATOMIC_SEQ_CST);
+        [_guest halt];
+        sim_unregister_running(self);
+    }
+    [_guest release];
+    [_socketDevices release];
+    [_memoryBalloonDevices release];
+    [_directorySharingDevices release];
+    [_networkDevices release];
+    [_consoleDevices release];
+    [_usbControllers release];
     [_configuration release];
     dispatch_release(_queue);
     [super dealloc];
 }
+
+- (dispatch_queue_t)sim_queue { return _queue; }
+- (VZVirtualMachineConfiguration *)sim_configuration { return _configuration; }
+- (SimGuest *)sim_guest { return _guest; }
+
+- (void)sim_assertQueue:(const char *)what { sim_assert_queue(_queue, what); }
+
+- (void)sim_setState:(NSInteger)state
+{
+    if (state == _state) return;
+    [self willChangeValueForKey:@"state"];
+    _state = state;
+    [self didChangeValueForKey:@"state"];
+}
+
+- (NSInteger)state
+{
+    [self sim_assertQueue:"-[VZVirtualMachine state]"];
+    return _state;
+}
+
+- (id<VZVirtualMachineDelegate>)delegate
+{
+    [self sim_assertQueue:"-[VZVirtualMachine delegate]"];
+    return _delegate;
+}
+
+- (void)setDelegate:(id<VZVirtualMachineDelegate>)delegate
+{
+    [self sim_assertQueue:"-[VZVirtualMachine setDelegate:]"];
+    _delegate = delegate;
+}
+
+- (BOOL)canStart
+{
+    [self sim_assertQueue:"-[VZVirtualMachine canStart]"];
+    return _state == VZVirtualMachineStateStopped || _state == VZVirtualMachineStateError;
+}
+
+- (BOOL)canStop
+{
+    [self sim_assertQueue:"-[VZVirtualMachine canStop]"];
+    return _state == VZVirtualMachineStateRunning || _state == VZVirtualMachineStatePaused;
+}
+
+- (BOOL)canPause
+{
+    [self sim_assertQueue:"-[VZVirtualMachine canPause]"];
+    return _state == VZVirtualMachineStateRunning;
+}
+
+- (BOOL)canResume
+{
+    [self sim_assertQueue:"-[VZVirtualMachine canResume]"];
+    return _state == VZVirtualMachineStatePaused;
+}
+
+- (BOOL)canRequestStop
+{
+    [self sim_assertQueue:"-[VZVirtualMachine canRequestStop]"];
+    return _state == VZVirtualMachineStateRunning;
+}
+
+#define DEVICE_GETTER(name)                                                   \
+    - (NSArray *)name                                                         \
+    {                                                                         \
+        [self sim_assertQueue:"-[VZVirtualMachine " #name "]"];               \
+        return _##name;                                                       \
+    }
+DEVICE_GETTER(socketDevices)
+DEVICE_GETTER(memoryBalloonDevices)
+DEVICE_GETTER(directorySharingDevices)
+DEVICE_GETTER(networkDevices)
+DEVICE_GETTER(consoleDevices)
+DEVICE_GETTER(usbControllers)
+
+/* ---- start ---- */
+
+static void start_step(VZVirtualMachine *vm, void (^handler)(NSError *))
+{
+    [vm sim_finishStart:handler];
+}
+
+- (void)sim_finishStart:(void (^)(NSError *))handler
+{
+    long code = __atomic_exchange_n(&fail_next_start, 0, __ATOMIC_SEQ_CST);
+    if (code != 0) {
+        [self sim_setState:VZVirtualMachineStateStopped];
+        handler([NSError errorWithDomain:VZErrorDomain code:code userInfo:@{
+            NSLocalizedDescriptionKey : @"The virtual machine failed to start.",
+            NSLocalizedFailureReasonErrorKey : @"Internal Virtualization error.",
+        }]);
+        return;
+    }
+    id bootLoader = [_configuration bootLoader];
+    if ([bootLoader isKindOfClass:NSClassFromString(@"VZEFIBootLoader")]
+        && ![[bootLoader variableStore] sim_isUsable])
+        /* Code-Hex/vz#127: an empty or garbage NVRAM file is an uncaught C++ exception. */
+        sim_fatal("libc++abi: terminating due to uncaught exception of type "
+                  "Base::bad_expected_access (EFI variable store is empty or garbage)");
+    [self sim_setState:VZVirtualMachineStateRunning];
+    sim_register_running(self);
+    [_guest boot];
+    handler(nil);
+}
+
+- (void)startWithCompletionHandler:(void (^)(NSError *))completionHandler
+{
+    [self sim_assertQueue:"-[VZVirtualMachine startWithCompletionHandler:]"];
+    if (![self canStart]) {
+        later(self, 1, completionHandler, complete_with_error);
+        return;
+    }
+    _stopRequested = NO;
+    [self sim_setState:VZVirtualMachineStateStarting];
+    later(self, 5, completionHandler, start_step);
+}
+
+- (void)startWithOptions:(VZVirtualMachineStartOptions *)options
+       completionHandler:(void (^)(NSError *))completionHandler
+{
+    [self sim_assertQueue:"-[VZVirtualMachine startWithOptions:completionHandler:]"];
+    if (options == nil) SIM_RAISE(@"options must not be nil");
+    [self startWithCompletionHandler:completionHandler];
+}
+
+/* ---- pause / resume ---- */
+
+static void pause_step(VZVirtualMachine *vm, void (^handler)(NSError *))
+{
+    [vm sim_setState:VZVirtualMachineStatePaused];
+    [[vm sim_guest] setPaused:YES];
+    handler(nil);
+}
+
+static void resume_step(VZVirtualMachine *vm, void (^handler)(NSError *))
+{
+    [[vm sim_guest] setPaused:NO];
+    [vm sim_setState:VZVirtualMachineStateRunning];
+    handler(nil);
+}
+
+- (void)pauseWithCompletionHandler:(void (^)(NSError *))completionHandler
+{
+    [self sim_assertQueue:"-[VZVirtualMachine pauseWithCompletionHandler:]"];
+    if (![self canPause]) {
+        later(self, 1, completionHandler, complete_with_error);
+        return;
+    }
+    [self sim_setState:VZVirtualMachineStatePausing];
+    later(self, 2, completionHandler, pause_step);
+}
+
+- (void)resumeWithCompletionHandler:(void (^)(NSError *))completionHandler
+{
+    [self sim_assertQueue:"-[VZVirtualMachine resumeWithCompletionHandler:]"];
+    if (![self canResume]) {
+        later(self, 1, completionHandler, complete_with_error);
+        return;
+    }
+    [self sim_setState:VZVirtualMachineStateResuming];
+    later(self, 2, completionHandler, resume_step);
+}
+
+/* ---- stop (force) ---- */
+
+- (void)sim_halt
+{
+    [_guest halt];
+    sim_unregister_running(self);
+}
+
+static void stop_step(VZVirtualMachine *vm, void (^handler)(NSError *))
+{
+    [vm sim_halt];
+    [vm sim_setState:VZVirtualMachineStateStopped];
+    handler(nil);
+}
+
+- (void)stopWithCompletionHandler:(void (^)(NSError *))completionHandler
+{
+    [self sim_assertQueue:"-[VZVirtualMachine stopWithCompletionHandler:]"];
+    if (![self canStop]) {
+        later(self, 1, completionHandler, complete_with_error);
+        return;
+    }
+    [self sim_setState:VZVirtualMachineStateStopping];
+    later(self, 2, completionHandler, stop_step);
+}
+
+/* ---- the guest stops by itself ---- */
+
+- (void)sim_guestDidPowerOff
+{
+    [self sim_assertQueue:"-[VZVirtualMachine sim_guestDidPowerOff]"];
+    if (_state != VZVirtualMachineStateRunning) return;
+    [self sim_halt];
+    [self sim_setState:VZVirtualMachineStateStopped];
+    if ([_delegate respondsToSelector:@selector(guestDidStopVirtualMachine:)])
+        [_delegate guestDidStopVirtualMachine:self];
+}
+
+static void power_off_step(VZVirtualMachine *vm, void (^handler)(NSError *))
+{
+    (void)handler;
+    [vm sim_guestDidPowerOff];
+}
+
+- (BOOL)requestStopWithError:(NSError **)error
+{
+    [self sim_assertQueue:"-[VZVirtualMachine requestStopWithError:]"];
+    if (![self canRequestStop]) {
+        if (error != NULL) *error = transition_error(@"requestStop needs a running virtual machine");
+        return NO;
+    }
+    if (!_stopRequested) {
+        /* The guest sees the power button and shuts down a moment later. */
+        _stopRequested = YES;
+        later(self, shutdown_delay_ms, NULL, power_off_step);
+    }
+    return YES;
+}
+
+- (void)sim_crashWithCode:(NSInteger)code reason:(NSString *)reason
+{
+    [self sim_assertQueue:"-[VZVirtualMachine sim_crashWithCode:]"];
+    if (_state != VZVirtualMachineStateRunning && _state != VZVirtualMachineStatePaused) return;
+    [self sim_halt];
+    [self sim_setState:VZVirtualMachineStateError];
+    NSError *error = [NSError errorWithDomain:VZErrorDomain code:code userInfo:@{
+        NSLocalizedDescriptionKey : @"The virtual machine stopped unexpectedly.",
+        NSLocalizedFailureReasonErrorKey : reason,
+    }];
+    if ([_delegate respondsToSelector:@selector(virtualMachine:didStopWithError:)])
+        [_delegate virtualMachine:self didStopWithError:error];
+}
+
+- (void)sim_disconnectNetworkDevice:(NSUInteger)index
+{
+    [self sim_assertQueue:"-[VZVirtualMachine sim_disconnectNetworkDevice:]"];
+    if (index >= [_networkDevices count]) return;
+    VZNetworkDevice *device = [_networkDevices objectAtIndex:index];
+    [device setAttachment:nil];
+    NSError *error = [NSError errorWithDomain:VZErrorDomain code:VZErrorNetworkError userInfo:@{
+        NSLocalizedDescriptionKey : @"The network attachment was disconnected.",
+    }];
+    SEL sel = @selector(virtualMachine:networkDevice:attachmentWasDisconnectedWithError:);
+    if ([_delegate respondsToSelector:sel])
+        [_delegate virtualMachine:self networkDevice:device attachmentWasDisconnectedWithError:error];
+}
+
 @end
+
+/* ---- control hooks (called by tests through arcbox_vz_sim) ---- */
+
+void sim_guest_fail_next_start(long code) { __atomic_store_n(&fail_next_start, code, __ATOMIC_SEQ_CST); }
+void sim_guest_set_shutdown_delay_ms(unsigned ms) { shutdown_delay_ms = ms; }
+long sim_vms_released_while_running(void) { return __atomic_load_n(&released_while_running, __ATOMIC_SEQ_CST); }
+
+long sim_running_vms(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    long n = (long)running_len;
+    pthread_mutex_unlock(&registry_lock);
+    return n;
+}
+
+struct hook_call {
+    VZVirtualMachine *vm;
+    long arg;
+    long result;
+};
+
+static void crash_on_queue(void *ctx)
+{
+    struct hook_call *c = ctx;
+    [c->vm sim_crashWithCode:c->arg reason:@"The guest failed (injected by the simulator)."];
+}
+
+static void connect_on_queue(void *ctx)
+{
+    struct hook_call *c = ctx;
+    NSArray *sockets = [c->vm socketDevices];
+    c->result = [sockets count] ? [[sockets objectAtIndex:0] sim_guestConnectToPort:(uint32_t)c->arg] : -1;
+}
+
+static void disconnect_on_queue(void *ctx)
+{
+    struct hook_call *c = ctx;
+    [c->vm sim_disconnectNetworkDevice:(NSUInteger)c->arg];
+}
+
+static void power_off_on_queue(void *ctx)
+{
+    struct hook_call *c = ctx;
+    [c->vm sim_guestDidPowerOff];
+}
+
+/* Runs fn on the last running VM's queue and waits; returns -1 when none runs. */
+static long on_last_running(dispatch_function_t fn, long arg)
+{
+    VZVirtualMachine *vm = last_running();
+    if (vm == nil) return -1;
+    struct hook_call call = { vm, arg, 0 };
+    dispatch_sync_f([vm sim_queue], &call, fn);
+    /* The VM may be released here for the last time: do that on its queue too. */
+    dispatch_async_f([vm sim_queue], vm, (dispatch_function_t)objc_release);
+    return call.result;
+}
+
+/* Makes the guest of the last started running VM fail with VZErrorDomain `code`. */
+long sim_guest_crash(long code) { return on_last_running(crash_on_queue, code); }
+
+/* The guest connects to host vsock `port`; returns the guest's end, or -1. */
+int sim_guest_connect(uint32_t port) { return (int)on_last_running(connect_on_queue, port); }
+
+/* The network attachment of device `index` goes away. */
+long sim_network_disconnect(unsigned index) { return on_last_running(disconnect_on_queue, index); }
+
+/* The guest powers itself off (like `poweroff` in the guest). */
+long sim_guest_power_off(void) { return on_last_running(power_off_on_queue, 0); }

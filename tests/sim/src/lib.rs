@@ -31,6 +31,16 @@ pub mod raw {
         pub fn sim_block_signature(block: *const c_void) -> *const c_char;
         pub fn sim_block_descriptor_size(block: *const c_void) -> std::ffi::c_ulong;
         pub fn sim_make_adder_block(total: *mut c_long, addend: c_long) -> *mut c_void;
+
+        pub fn sim_guest_set_echo_ports(ports: *const u32, n: usize);
+        pub fn sim_guest_fail_next_start(code: c_long);
+        pub fn sim_guest_set_shutdown_delay_ms(ms: std::ffi::c_uint);
+        pub fn sim_guest_crash(code: c_long) -> c_long;
+        pub fn sim_guest_connect(port: u32) -> c_int;
+        pub fn sim_network_disconnect(index: std::ffi::c_uint) -> c_long;
+        pub fn sim_guest_power_off() -> c_long;
+        pub fn sim_vms_released_while_running() -> c_long;
+        pub fn sim_running_vms() -> c_long;
     }
 }
 
@@ -73,4 +83,71 @@ pub fn scenario<R>(body: impl FnOnce() -> R) -> R {
     assert_eq!(live_blocks(), 0, "heap blocks leaked by the scenario");
     assert_eq!(live_objects(), 0, "fake Objective-C objects leaked by the scenario");
     out
+}
+
+pub mod guest {
+    //! Control hooks for the fake guest behind running fake virtual machines. Hooks
+    //! that act on "the VM" act on the most recently started one still running.
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    use super::raw;
+
+    /// The vsock ports the guest's echo service listens on (default: 1024).
+    pub fn set_echo_ports(ports: &[u32]) {
+        // SAFETY: the shim copies `ports`.
+        unsafe { raw::sim_guest_set_echo_ports(ports.as_ptr(), ports.len()) }
+    }
+
+    /// The next start fails with this `VZErrorDomain` code.
+    pub fn fail_next_start(code: i64) {
+        // SAFETY: sets an atomic.
+        unsafe { raw::sim_guest_fail_next_start(code) }
+    }
+
+    /// How long the guest takes to power off after `requestStop` (default 20 ms).
+    pub fn set_shutdown_delay_ms(ms: u32) {
+        // SAFETY: sets a plain value read on VM queues.
+        unsafe { raw::sim_guest_set_shutdown_delay_ms(ms) }
+    }
+
+    /// The guest fails with `VZErrorDomain` `code` (drives `didStopWithError:`).
+    /// False when no virtual machine is running.
+    pub fn crash(code: i64) -> bool {
+        // SAFETY: hops onto the VM's queue and waits.
+        unsafe { raw::sim_guest_crash(code) >= 0 }
+    }
+
+    /// The guest connects to host vsock `port`: the guest's end of the connection, or
+    /// `None` when nothing listens or the listener refused.
+    pub fn connect(port: u32) -> Option<OwnedFd> {
+        // SAFETY: hops onto the VM's queue and waits; a non-negative result is a new
+        // descriptor that we own.
+        let fd = unsafe { raw::sim_guest_connect(port) };
+        // SAFETY: see above.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Network device `index` loses its attachment. False when no VM is running.
+    pub fn disconnect_network(index: u32) -> bool {
+        // SAFETY: hops onto the VM's queue and waits.
+        unsafe { raw::sim_network_disconnect(index) >= 0 }
+    }
+
+    /// The guest powers itself off. False when no VM is running.
+    pub fn power_off() -> bool {
+        // SAFETY: hops onto the VM's queue and waits.
+        unsafe { raw::sim_guest_power_off() >= 0 }
+    }
+
+    /// Fake virtual machines released while still running (should stay 0).
+    pub fn released_while_running() -> i64 {
+        // SAFETY: reads an atomic.
+        unsafe { raw::sim_vms_released_while_running() }
+    }
+
+    /// Fake virtual machines running now.
+    pub fn running_vms() -> i64 {
+        // SAFETY: reads a counter under a lock.
+        unsafe { raw::sim_running_vms() }
+    }
 }

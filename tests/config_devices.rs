@@ -1,0 +1,272 @@
+//! The "other devices" (vsock, entropy, memory balloon, virtio-gpu, USB keyboard and
+//! pointing device, XHCI controller), in the simulator.
+#![cfg(arcbox_vz_sim)]
+
+mod common;
+
+use arcbox_vz::{
+    GenericPlatform, LinuxBootLoader, USBKeyboardConfiguration,
+    USBScreenCoordinatePointingDeviceConfiguration, VZError, VirtioEntropyDeviceConfiguration,
+    VirtioGraphicsDeviceConfiguration, VirtioGraphicsScanoutConfiguration,
+    VirtioSocketDeviceConfiguration, VirtioTraditionalMemoryBalloonDeviceConfiguration,
+    VirtualMachineConfiguration, XHCIControllerConfiguration,
+};
+use common::{TempDir, sim};
+
+const MIB: u64 = 1024 * 1024;
+
+fn minimal_config(dir: &TempDir) -> VirtualMachineConfiguration {
+    let mut config = VirtualMachineConfiguration::new().unwrap();
+    config
+        .set_cpu_count(2)
+        .set_memory_size(512 * MIB)
+        .set_boot_loader(LinuxBootLoader::new(dir.kernel()).unwrap());
+    config
+}
+
+fn invalid_argument(err: VZError) -> (&'static str, String) {
+    match err {
+        VZError::InvalidArgument { argument, reason } => (argument, reason),
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+}
+
+/// The framework's reason when `validate` fails with VZErrorDomain code 2.
+fn framework_refusal(config: &VirtualMachineConfiguration) -> String {
+    match config.validate().unwrap_err() {
+        VZError::InvalidConfiguration(e) => {
+            assert!(e.is_vz(2), "{e:?}");
+            assert_eq!(
+                e.failure_reason.as_deref(),
+                Some(e.description.as_str()),
+                "{e:?}"
+            );
+            e.description
+        }
+        other => panic!("expected InvalidConfiguration, got {other:?}"),
+    }
+}
+
+fn gpu_with(
+    scanouts: Vec<VirtioGraphicsScanoutConfiguration>,
+) -> VirtioGraphicsDeviceConfiguration {
+    let mut gpu = VirtioGraphicsDeviceConfiguration::new().unwrap();
+    gpu.set_scanouts(scanouts);
+    gpu
+}
+
+#[test]
+fn builders_round_trip() {
+    sim::scenario(|| {
+        // No properties: construction (both ways) is the whole round trip.
+        drop(VirtioSocketDeviceConfiguration::new());
+        drop(VirtioSocketDeviceConfiguration::default());
+        drop(VirtioEntropyDeviceConfiguration::new());
+        drop(VirtioEntropyDeviceConfiguration::default());
+        drop(VirtioTraditionalMemoryBalloonDeviceConfiguration::new());
+        drop(VirtioTraditionalMemoryBalloonDeviceConfiguration::default());
+        drop(USBKeyboardConfiguration::new().unwrap());
+        drop(USBScreenCoordinatePointingDeviceConfiguration::new().unwrap());
+        drop(XHCIControllerConfiguration::new().unwrap());
+
+        let mut scanout = VirtioGraphicsScanoutConfiguration::new(1920, 1080).unwrap();
+        assert_eq!(
+            (scanout.width_in_pixels(), scanout.height_in_pixels()),
+            (1920, 1080)
+        );
+        scanout
+            .set_width_in_pixels(1280)
+            .unwrap()
+            .set_height_in_pixels(720)
+            .unwrap();
+        assert_eq!(
+            (scanout.width_in_pixels(), scanout.height_in_pixels()),
+            (1280, 720)
+        );
+        let big = VirtioGraphicsScanoutConfiguration::new(isize::MAX, 1).unwrap();
+        assert_eq!(
+            (big.width_in_pixels(), big.height_in_pixels()),
+            (isize::MAX, 1)
+        );
+
+        let mut gpu = VirtioGraphicsDeviceConfiguration::new().unwrap();
+        assert!(gpu.scanouts().is_empty(), "framework default");
+        gpu.set_scanouts(vec![scanout]);
+        assert_eq!(gpu.scanouts().len(), 1);
+        assert_eq!(gpu.scanouts()[0].width_in_pixels(), 1280);
+        assert_eq!(gpu.scanouts()[0].height_in_pixels(), 720);
+        gpu.set_scanouts(Vec::new());
+        assert!(gpu.scanouts().is_empty());
+    });
+}
+
+#[test]
+fn a_configuration_with_one_of_each_device_validates_and_builds() {
+    sim::scenario(|| {
+        let dir = TempDir::new("devices");
+        let mut config = minimal_config(&dir);
+        config
+            .set_platform(GenericPlatform::new().unwrap())
+            .set_socket_devices(vec![VirtioSocketDeviceConfiguration::new()])
+            .set_entropy_devices(vec![VirtioEntropyDeviceConfiguration::new()])
+            .set_memory_balloon_devices(vec![
+                VirtioTraditionalMemoryBalloonDeviceConfiguration::new(),
+            ])
+            .set_graphics_devices(vec![gpu_with(vec![
+                VirtioGraphicsScanoutConfiguration::new(1024, 768).unwrap(),
+            ])])
+            .set_keyboards(vec![USBKeyboardConfiguration::new().unwrap()])
+            .set_pointing_devices(vec![
+                USBScreenCoordinatePointingDeviceConfiguration::new().unwrap(),
+            ])
+            .set_usb_controllers(vec![XHCIControllerConfiguration::new().unwrap()]);
+        assert_eq!(config.socket_devices().len(), 1);
+        assert_eq!(config.entropy_devices().len(), 1);
+        assert_eq!(config.memory_balloon_devices().len(), 1);
+        assert_eq!(config.graphics_devices().len(), 1);
+        assert_eq!(
+            config.graphics_devices()[0].scanouts()[0].width_in_pixels(),
+            1024
+        );
+        assert_eq!(config.keyboards().len(), 1);
+        assert_eq!(config.pointing_devices().len(), 1);
+        assert_eq!(config.usb_controllers().len(), 1);
+        config.validate().unwrap();
+        drop(config.build().unwrap());
+    });
+}
+
+#[test]
+fn several_entropy_devices_and_a_gpu_without_scanouts_are_accepted() {
+    sim::scenario(|| {
+        // Apple limits the socket and balloon devices to one each, and a virtio-gpu
+        // device to at most one scanout; nothing else here.
+        let dir = TempDir::new("devices-many");
+        let mut config = minimal_config(&dir);
+        config
+            .set_entropy_devices(vec![
+                VirtioEntropyDeviceConfiguration::new(),
+                VirtioEntropyDeviceConfiguration::new(),
+            ])
+            .set_graphics_devices(vec![VirtioGraphicsDeviceConfiguration::new().unwrap()]);
+        config.validate().unwrap();
+    });
+}
+
+#[test]
+fn framework_validation_errors_keep_the_nserror() {
+    sim::scenario(|| {
+        let dir = TempDir::new("framework-validation");
+        let mut config = minimal_config(&dir);
+        config.set_socket_devices(vec![
+            arcbox_vz::VirtioSocketDeviceConfiguration::new(),
+            arcbox_vz::VirtioSocketDeviceConfiguration::new(),
+        ]);
+        match config.validate().unwrap_err() {
+            VZError::InvalidConfiguration(e) => {
+                assert!(e.is_vz(2), "{e:?}");
+                assert_eq!(e.description, "Only one socket device is supported.");
+            }
+            other => panic!("expected InvalidConfiguration, got {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn two_socket_devices_fail_validation() {
+    sim::scenario(|| {
+        let dir = TempDir::new("two-sockets");
+        let mut config = minimal_config(&dir);
+        config.set_socket_devices(vec![
+            VirtioSocketDeviceConfiguration::new(),
+            VirtioSocketDeviceConfiguration::default(),
+        ]);
+        assert_eq!(
+            framework_refusal(&config),
+            "Only one socket device is supported."
+        );
+        config.set_socket_devices(vec![VirtioSocketDeviceConfiguration::new()]);
+        config.validate().unwrap();
+    });
+}
+
+#[test]
+fn two_memory_balloon_devices_fail_validation() {
+    sim::scenario(|| {
+        let dir = TempDir::new("two-balloons");
+        let mut config = minimal_config(&dir);
+        config.set_memory_balloon_devices(vec![
+            VirtioTraditionalMemoryBalloonDeviceConfiguration::new(),
+            VirtioTraditionalMemoryBalloonDeviceConfiguration::new(),
+        ]);
+        assert_eq!(
+            framework_refusal(&config),
+            "Only one memory balloon device is supported."
+        );
+        config.set_memory_balloon_devices(vec![
+            VirtioTraditionalMemoryBalloonDeviceConfiguration::new(),
+        ]);
+        config.validate().unwrap();
+    });
+}
+
+#[test]
+fn a_gpu_with_two_scanouts_fails_validation() {
+    sim::scenario(|| {
+        let dir = TempDir::new("two-scanouts");
+        let mut config = minimal_config(&dir);
+        config.set_graphics_devices(vec![gpu_with(vec![
+            VirtioGraphicsScanoutConfiguration::new(1920, 1080).unwrap(),
+            VirtioGraphicsScanoutConfiguration::new(1280, 720).unwrap(),
+        ])]);
+        let reason = framework_refusal(&config);
+        assert!(reason.contains("maximum of one scanout"), "{reason}");
+        assert!(reason.contains('2'), "{reason}");
+    });
+}
+
+#[test]
+fn bad_scanout_sizes_are_refused_before_the_framework_sees_them() {
+    sim::scenario(|| {
+        let cases: [(isize, isize); 7] = [
+            (0, 0),
+            (0, 600),
+            (-1, 600),
+            (800, 0),
+            (800, -1),
+            (isize::MIN, 600),
+            (-1, -1),
+        ];
+        for (width, height) in cases {
+            let (argument, reason) = invalid_argument(
+                VirtioGraphicsScanoutConfiguration::new(width, height).unwrap_err(),
+            );
+            assert_eq!(argument, "scanout size", "{width}x{height}");
+            assert!(reason.contains(&format!("{width}x{height}")), "{reason}");
+            assert!(reason.contains("greater than 0"), "{reason}");
+        }
+
+        let mut scanout = VirtioGraphicsScanoutConfiguration::new(800, 600).unwrap();
+        for bad in [0, -1, isize::MIN] {
+            let (argument, reason) =
+                invalid_argument(scanout.set_width_in_pixels(bad).unwrap_err());
+            assert_eq!(argument, "scanout size");
+            assert!(
+                reason.contains("width") && reason.contains(&bad.to_string()),
+                "{reason}"
+            );
+            let (argument, reason) =
+                invalid_argument(scanout.set_height_in_pixels(bad).unwrap_err());
+            assert_eq!(argument, "scanout size");
+            assert!(
+                reason.contains("height") && reason.contains(&bad.to_string()),
+                "{reason}"
+            );
+        }
+        // A refused size leaves the scanout as it was.
+        assert_eq!(
+            (scanout.width_in_pixels(), scanout.height_in_pixels()),
+            (800, 600)
+        );
+    });
+}

@@ -1,0 +1,269 @@
+/*
+ * The fake guest behind a running fake VZVirtualMachine:
+ * - at boot it prints a kernel banner on the first serial port's attachment;
+ * - it serves a tiny shell on that console: it echoes what it reads, and `poweroff`
+ *   shuts the guest down (guestDidStopVirtualMachine:);
+ * - it runs an echo service on the vsock ports chosen by the test
+ *   (sim_guest_set_echo_ports; by default port 1024, or $ARCBOX_VZ_SIM_ECHO_PORTS,
+ *   a comma-separated list).
+ * halt stops every guest thread and closes every guest-side descriptor, as a dying
+ * guest would, so hosts see EOF.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "sim_vz_runtime.h"
+
+struct sim_connection {
+    int fd;
+    uint32_t port;
+    SimGuest *guest;
+    struct sim_connection *next;
+};
+
+static pthread_mutex_t ports_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t echo_ports[64];
+static size_t echo_port_count;
+static int echo_ports_set;
+
+void sim_guest_set_echo_ports(const uint32_t *ports, size_t n)
+{
+    if (n > sizeof echo_ports / sizeof echo_ports[0]) sim_fatal("too many echo ports");
+    pthread_mutex_lock(&ports_lock);
+    memcpy(echo_ports, ports, n * sizeof *ports);
+    echo_port_count = n;
+    echo_ports_set = 1;
+    pthread_mutex_unlock(&ports_lock);
+}
+
+static void default_echo_ports(void)
+{
+    if (echo_ports_set) return;
+    echo_ports_set = 1;
+    const char *env = getenv("ARCBOX_VZ_SIM_ECHO_PORTS");
+    if (env == NULL) {
+        echo_ports[0] = 1024;
+        echo_port_count = 1;
+        return;
+    }
+    char *copy = strdup(env), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok != NULL && echo_port_count < 64;
+         tok = strtok_r(NULL, ",", &save))
+        echo_ports[echo_port_count++] = (uint32_t)strtoul(tok, NULL, 10);
+    free(copy);
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+    while (fd >= 0 && len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return; /* the host closed its end: a real console drops output too */
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+static void write_str(int fd, const char *s) { write_all(fd, s, strlen(s)); }
+
+static void power_off_on_queue(void *ctx)
+{
+    VZVirtualMachine *vm = ctx;
+    [vm sim_guestDidPowerOff];
+    [vm release];
+}
+
+@implementation SimGuest
+
+- (instancetype)initWithMachine:(VZVirtualMachine *)machine
+{
+    if ((self = [super init]) == nil) return nil;
+    _machine = machine;
+    _consoleIn = _consoleOut = _serialFile = -1;
+    _halted = 1;
+    pthread_mutex_init(&_lock, NULL);
+    pthread_cond_init(&_cond, NULL);
+    return self;
+}
+
+- (void)dealloc
+{
+    [self halt];
+    pthread_mutex_destroy(&_lock);
+    pthread_cond_destroy(&_cond);
+    [super dealloc];
+}
+
+static void *console_thread(void *arg)
+{
+    SimGuest *guest = arg;
+    [guest sim_serveConsole];
+    return NULL;
+}
+
+- (void)sim_serveConsole
+{
+    char line[256];
+    size_t len = 0;
+    while (!_halted) {
+        struct pollfd p = { _consoleIn, POLLIN, 0 };
+        int ready = poll(&p, 1, 20);
+        if (ready <= 0 || _paused) continue;
+        char buf[512];
+        ssize_t n = read(_consoleIn, buf, sizeof buf);
+        if (n == 0) return; /* the host closed the guest's input */
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) continue;
+            return;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            char c = buf[i];
+            if (c != '\r' && c != '\n') {
+                write_all(_consoleOut, &c, 1);
+                if (len < sizeof line - 1) line[len++] = c;
+                continue;
+            }
+            write_str(_consoleOut, "\r\n");
+            line[len] = '\0';
+            if (strcmp(line, "poweroff") == 0) {
+                write_str(_consoleOut, "[   42.000000] reboot: Power down\r\n");
+                dispatch_async_f([_machine sim_queue], [_machine retain], power_off_on_queue);
+                return;
+            }
+            if (len > 0) {
+                write_str(_consoleOut, "sh: ");
+                write_all(_consoleOut, line, len);
+                write_str(_consoleOut, ": not found\r\n");
+            }
+            write_str(_consoleOut, "# ");
+            len = 0;
+        }
+    }
+}
+
+- (void)boot
+{
+    [_machine sim_assertQueue:"SimGuest boot"];
+    _halted = 0;
+    _paused = 0;
+    NSArray *ports = [[_machine sim_configuration] serialPorts];
+    id attachment = [ports count] ? (id)[(VZSerialPortConfiguration *)[ports objectAtIndex:0] attachment] : nil;
+    if ([attachment isKindOfClass:NSClassFromString(@"VZFileHandleSerialPortAttachment")]) {
+        NSFileHandle *out = [attachment fileHandleForWriting];
+        NSFileHandle *in = [attachment fileHandleForReading];
+        _consoleOut = out ? [out fileDescriptor] : -1;
+        _consoleIn = in ? [in fileDescriptor] : -1;
+    } else if ([attachment isKindOfClass:NSClassFromString(@"VZFileSerialPortAttachment")]) {
+        int flags = O_WRONLY | O_CREAT | O_CLOEXEC | ([attachment append] ? O_APPEND : O_TRUNC);
+        _serialFile = open([[[attachment URL] path] fileSystemRepresentation], flags, 0644);
+        _consoleOut = _serialFile;
+    }
+    id bootLoader = [[_machine sim_configuration] bootLoader];
+    NSString *cmdline = [bootLoader respondsToSelector:@selector(commandLine)] ? [bootLoader commandLine] : @"";
+    NSString *banner = [NSString stringWithFormat:
+        @"[    0.000000] Booting Linux on physical CPU 0x0000000000\r\n"
+         "[    0.000000] Linux version 6.6.0-arcbox-sim (fake guest of the arcbox-vz simulator)\r\n"
+         "[    0.000000] Kernel command line: %@\r\n"
+         "[    0.120000] printk: console [hvc0] enabled\r\n"
+         "Welcome to the arcbox-vz simulator. Type 'poweroff' to shut down.\r\n# ",
+        cmdline];
+    write_str(_consoleOut, [banner UTF8String]);
+    if (_consoleIn >= 0) {
+        if (pthread_create(&_consoleThread, NULL, console_thread, self) != 0)
+            sim_fatal("cannot start the guest console thread");
+        _hasConsoleThread = YES;
+    }
+}
+
+- (void)halt
+{
+    pthread_mutex_lock(&_lock);
+    _halted = 1;
+    for (struct sim_connection *c = _connections; c != NULL; c = c->next)
+        if (c->fd >= 0) shutdown(c->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&_lock);
+    if (_hasConsoleThread) {
+        pthread_join(_consoleThread, NULL);
+        _hasConsoleThread = NO;
+    }
+    pthread_mutex_lock(&_lock);
+    while (_liveConnections > 0) pthread_cond_wait(&_cond, &_lock);
+    pthread_mutex_unlock(&_lock);
+    if (_serialFile >= 0) close(_serialFile);
+    _serialFile = _consoleIn = _consoleOut = -1;
+}
+
+- (void)setPaused:(BOOL)paused { _paused = paused; }
+
+- (BOOL)listensOnPort:(uint32_t)port
+{
+    pthread_mutex_lock(&ports_lock);
+    default_echo_ports();
+    BOOL found = NO;
+    for (size_t i = 0; i < echo_port_count; i++) found |= echo_ports[i] == port;
+    pthread_mutex_unlock(&ports_lock);
+    return found && !_halted;
+}
+
+static void *echo_thread(void *arg)
+{
+    struct sim_connection *c = arg;
+    SimGuest *guest = c->guest;
+    char *buf = malloc(64 * 1024);
+    for (;;) {
+        ssize_t n = read(c->fd, buf, 64 * 1024);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        ssize_t off = 0;
+        while (off < n) {
+            ssize_t w = send(c->fd, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) goto done;
+            off += w;
+        }
+    }
+done:
+    free(buf);
+    [guest sim_connectionDone:c];
+    return NULL;
+}
+
+- (void)sim_connectionDone:(struct sim_connection *)done
+{
+    pthread_mutex_lock(&_lock);
+    for (struct sim_connection **p = &_connections; *p != NULL; p = &(*p)->next) {
+        if (*p == done) {
+            *p = done->next;
+            break;
+        }
+    }
+    close(done->fd);
+    free(done);
+    _liveConnections--;
+    pthread_cond_broadcast(&_cond);
+    pthread_mutex_unlock(&_lock);
+}
+
+- (void)serveConnection:(int)fd port:(uint32_t)port
+{
+    struct sim_connection *c = calloc(1, sizeof *c);
+    if (c == NULL) sim_fatal("out of memory");
+    *c = (struct sim_connection){ fd, port, self, NULL };
+    pthread_mutex_lock(&_lock);
+    c->next = _connections;
+    _connections = c;
+    _liveConnections++;
+    pthread_mutex_unlock(&_lock);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    if (pthread_create(&thread, &attr, echo_thread, c) != 0) sim_fatal("cannot start an echo thread");
+    pthread_attr_destroy(&attr);
+}
+
+@end
