@@ -178,7 +178,7 @@ impl VsockStream {
     /// Takes a `dup` of a connection's descriptor; must run while the connection is
     /// alive (inside the framework's callback).
     pub(crate) fn from_connection(connection: &Id) -> Result<Self, VZError> {
-        let fd = foundation::dup_owned_by_object(connection_fd(connection))?;
+        let fd = crate::ffi::fd::dup_owned_by_object(connection_fd(connection))?;
         Ok(Self {
             stream: UnixStream::from(fd),
             source_port: connection_source_port(connection),

@@ -1,6 +1,287 @@
-//! PLACEHOLDER: replaced by the family's implementation.
-use crate::configuration::AsObject;
-use crate::ffi::runtime::Id;
-/// Placeholder.
-#[derive(Debug)] pub struct VirtioConsoleDeviceConfiguration { obj: Id }
-impl AsObject for VirtioConsoleDeviceConfiguration { fn as_object(&self) -> &Id { &self.obj } }
+//! Multiport virtio consoles (macOS 13): `VZVirtioConsoleDeviceConfiguration`, its
+//! `VZVirtioConsolePortConfigurationArray` and `VZVirtioConsolePortConfiguration`.
+//!
+//! A Linux guest sees each named port as `/dev/vport*` (and
+//! `/sys/class/virtio-ports/*/name`); a port marked as a console is an `hvc` console.
+//!
+//! Apple's documentation: <https://developer.apple.com/documentation/virtualization/consoles>
+
+use std::collections::BTreeMap;
+
+use crate::configuration::{AsObject, class_since};
+use crate::device::SerialPortAttachment;
+use crate::error::VZError;
+use crate::ffi::foundation::{self, reject_nul};
+use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+
+objc_methods! {
+    fn port_init(port: Allocated) -> Option<Id> = "init";
+    fn set_name_raw(port: &Id, name: Option<&Id>) = "setName:";
+    fn name_raw(port: &Id) -> Option<Id> = "name";
+    fn set_is_console_raw(port: &Id, is_console: bool) = "setIsConsole:";
+    fn is_console_raw(port: &Id) -> bool = "isConsole";
+    fn set_attachment_raw(port: &Id, attachment: Option<&Id>) = "setAttachment:";
+    fn device_init(device: Allocated) -> Option<Id> = "init";
+    fn ports_raw(device: &Id) -> Option<Id> = "ports";
+    fn maximum_port_count_raw(ports: &Id) -> u32 = "maximumPortCount";
+    fn set_maximum_port_count_raw(ports: &Id, count: u32) = "setMaximumPortCount:";
+    fn port_at_raw(ports: &Id, index: usize) -> Option<Id> = "objectAtIndexedSubscript:";
+    fn set_port_at_raw(ports: &Id, port: Option<&Id>, index: usize) =
+        "setObject:atIndexedSubscript:";
+}
+
+const FEATURE: &str = "virtio console device";
+const SINCE: &str = "13.0";
+
+/// `VZVirtioConsolePortConfiguration` (macOS 13): one port of a
+/// [`VirtioConsoleDeviceConfiguration`]: an optional name, whether the guest may use
+/// it as its system console, and a [`SerialPortAttachment`] for its data.
+#[derive(Debug)]
+pub struct VirtioConsolePortConfiguration {
+    obj: Id,
+    attachment: Option<SerialPortAttachment>,
+}
+
+impl VirtioConsolePortConfiguration {
+    /// A port with no name, not a console, and no attachment (`init`).
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::Unsupported`] before macOS 13.
+    pub fn new() -> Result<Self, VZError> {
+        let class = class_since(class!("VZVirtioConsolePortConfiguration"), FEATURE, SINCE)?;
+        let obj = autoreleasepool(|| port_init(class.alloc())).ok_or(VZError::ClassNotFound {
+            class: "VZVirtioConsolePortConfiguration",
+        })?;
+        Ok(Self {
+            obj,
+            attachment: None,
+        })
+    }
+
+    /// Sets the port's name (`setName:`), which the guest sees (for example in
+    /// `/sys/class/virtio-ports/vport0p1/name`).
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::InvalidArgument`] (`"console port name"`) when it contains a NUL
+    /// byte.
+    pub fn set_name(&mut self, name: &str) -> Result<&mut Self, VZError> {
+        reject_nul(name, "console port name")?;
+        autoreleasepool(|| set_name_raw(&self.obj, Some(&foundation::ns_string(name))));
+        Ok(self)
+    }
+
+    /// Removes the port's name (`setName:` with nil).
+    pub fn clear_name(&mut self) -> &mut Self {
+        autoreleasepool(|| set_name_raw(&self.obj, None));
+        self
+    }
+
+    /// The port's name (`name`); `None` by default.
+    pub fn name(&self) -> Option<String> {
+        autoreleasepool(|| name_raw(&self.obj).map(|s| foundation::string_from(&s)))
+    }
+
+    /// Marks the port for use as the guest's system console (`setIsConsole:`).
+    pub fn set_is_console(&mut self, is_console: bool) -> &mut Self {
+        autoreleasepool(|| set_is_console_raw(&self.obj, is_console));
+        self
+    }
+
+    /// Whether the port is marked as the system console (`isConsole`); `false` by
+    /// default.
+    pub fn is_console(&self) -> bool {
+        autoreleasepool(|| is_console_raw(&self.obj))
+    }
+
+    /// Connects the port to `attachment` (`setAttachment:`), replacing any previous one.
+    pub fn set_attachment(&mut self, attachment: impl Into<SerialPortAttachment>) -> &mut Self {
+        let attachment = attachment.into();
+        autoreleasepool(|| set_attachment_raw(&self.obj, Some(attachment.as_object())));
+        self.attachment = Some(attachment);
+        self
+    }
+
+    /// Disconnects the port (`setAttachment:` with nil).
+    pub fn clear_attachment(&mut self) -> &mut Self {
+        autoreleasepool(|| set_attachment_raw(&self.obj, None));
+        self.attachment = None;
+        self
+    }
+
+    /// The attachment, if one was set.
+    pub fn attachment(&self) -> Option<&SerialPortAttachment> {
+        self.attachment.as_ref()
+    }
+}
+
+/// `VZVirtioConsoleDeviceConfiguration` (macOS 13): a virtio console device with
+/// several ports, each at an index (`ports`, a `VZVirtioConsolePortConfigurationArray`).
+/// Add it with
+/// [`VirtualMachineConfiguration::set_console_devices`](crate::VirtualMachineConfiguration::set_console_devices).
+///
+/// # Port indices and the maximum port count
+///
+/// The framework requires the maximum port count to be larger than the highest port
+/// index. Until [`set_maximum_port_count`](Self::set_maximum_port_count) is called,
+/// the framework derives it from the ports (highest index + 1), so
+/// [`set_port`](Self::set_port) accepts any index. Once a maximum is set, it is a
+/// limit: `set_port` refuses an index that is not below it, and the maximum cannot be
+/// lowered to or below a port index in use. Either way the configuration can never
+/// fail validation because of a port index.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::os::fd::OwnedFd;
+/// use arcbox_vz::{
+///     FileHandleSerialPortAttachment, VirtioConsoleDeviceConfiguration,
+///     VirtioConsolePortConfiguration, VirtualMachineConfiguration,
+/// };
+///
+/// let mut port = VirtioConsolePortConfiguration::new()?;
+/// port.set_name("org.example.agent")?
+///     .set_attachment(FileHandleSerialPortAttachment::new(None::<OwnedFd>, Some(std::io::stdout()))?);
+/// let mut console = VirtioConsoleDeviceConfiguration::new()?;
+/// console.set_maximum_port_count(4)?.set_port(1, port)?;
+/// let mut config = VirtualMachineConfiguration::new()?;
+/// config.set_console_devices(vec![console]);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct VirtioConsoleDeviceConfiguration {
+    obj: Id,
+    /// `-[VZVirtioConsoleDeviceConfiguration ports]`, fetched once (a strong,
+    /// read-only property: the device keeps the same array).
+    array: Id,
+    ports: BTreeMap<u32, VirtioConsolePortConfiguration>,
+    /// Whether `set_maximum_port_count` was called, making the maximum a limit.
+    maximum_set: bool,
+}
+
+impl AsObject for VirtioConsoleDeviceConfiguration {
+    fn as_object(&self) -> &Id {
+        &self.obj
+    }
+}
+
+impl VirtioConsoleDeviceConfiguration {
+    /// A console device without ports (`init`).
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::Unsupported`] before macOS 13.
+    pub fn new() -> Result<Self, VZError> {
+        let class = class_since(class!("VZVirtioConsoleDeviceConfiguration"), FEATURE, SINCE)?;
+        let missing = VZError::ClassNotFound {
+            class: "VZVirtioConsoleDeviceConfiguration",
+        };
+        let obj = autoreleasepool(|| device_init(class.alloc())).ok_or(missing)?;
+        let array = autoreleasepool(|| ports_raw(&obj)).ok_or(VZError::ClassNotFound {
+            class: "VZVirtioConsolePortConfigurationArray",
+        })?;
+        Ok(Self {
+            obj,
+            array,
+            ports: BTreeMap::new(),
+            maximum_set: false,
+        })
+    }
+
+    /// Puts `port` at `index` (`-[VZVirtioConsolePortConfigurationArray
+    /// setObject:atIndexedSubscript:]`), replacing any port there.
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::InvalidArgument`] (`"console port index"`) when a maximum port count
+    /// was set and `index` is not below it, or when `index` is `u32::MAX` (the port
+    /// count, one more than the highest index, would not fit the framework's
+    /// `uint32_t`).
+    pub fn set_port(
+        &mut self,
+        index: u32,
+        port: VirtioConsolePortConfiguration,
+    ) -> Result<&mut Self, VZError> {
+        if index == u32::MAX {
+            return Err(VZError::invalid_argument(
+                "console port index",
+                format!(
+                    "{index} is too large: the port count (highest index + 1) must fit in 32 bits"
+                ),
+            ));
+        }
+        if self.maximum_set {
+            let maximum = self.maximum_port_count();
+            if index >= maximum {
+                return Err(VZError::invalid_argument(
+                    "console port index",
+                    format!(
+                        "{index} is out of range: the maximum port count is {maximum}, so the \
+                         highest index is {}; raise it with set_maximum_port_count first",
+                        maximum.saturating_sub(1)
+                    ),
+                ));
+            }
+        }
+        autoreleasepool(|| set_port_at_raw(&self.array, Some(&port.obj), index as usize));
+        self.ports.insert(index, port);
+        Ok(self)
+    }
+
+    /// Removes and returns the port at `index` (`setObject:atIndexedSubscript:` with
+    /// nil).
+    pub fn remove_port(&mut self, index: u32) -> Option<VirtioConsolePortConfiguration> {
+        let port = self.ports.remove(&index)?;
+        autoreleasepool(|| set_port_at_raw(&self.array, None, index as usize));
+        Some(port)
+    }
+
+    /// Sets the maximum number of ports (`setMaximumPortCount:`), for example to leave
+    /// room for ports the guest expects. From then on it limits
+    /// [`set_port`](Self::set_port).
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::InvalidArgument`] (`"console maximum port count"`) when a port is
+    /// already set at an index that is not below `count`.
+    pub fn set_maximum_port_count(&mut self, count: u32) -> Result<&mut Self, VZError> {
+        if let Some((&highest, _)) = self.ports.last_key_value() {
+            if highest >= count {
+                return Err(VZError::invalid_argument(
+                    "console maximum port count",
+                    format!(
+                        "{count} is too small: a port is set at index {highest}, so the count \
+                         must be at least {}",
+                        u64::from(highest) + 1
+                    ),
+                ));
+            }
+        }
+        autoreleasepool(|| set_maximum_port_count_raw(&self.array, count));
+        self.maximum_set = true;
+        Ok(self)
+    }
+
+    /// The maximum number of ports (`maximumPortCount`): the value set with
+    /// [`set_maximum_port_count`](Self::set_maximum_port_count), else the framework's
+    /// default, the highest port index + 1.
+    pub fn maximum_port_count(&self) -> u32 {
+        autoreleasepool(|| maximum_port_count_raw(&self.array))
+    }
+
+    /// The port at `index`, if one is set.
+    pub fn port(&self, index: u32) -> Option<&VirtioConsolePortConfiguration> {
+        let port = self.ports.get(&index)?;
+        debug_assert!(
+            autoreleasepool(|| port_at_raw(&self.array, index as usize))
+                .is_some_and(|p| p.is(&port.obj)),
+            "the framework's port array disagrees with the builder at index {index}"
+        );
+        Some(port)
+    }
+
+    /// The ports that are set, by increasing index.
+    pub fn ports(&self) -> impl Iterator<Item = (u32, &VirtioConsolePortConfiguration)> {
+        self.ports.iter().map(|(&index, port)| (index, port))
+    }
+}

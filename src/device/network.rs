@@ -1,6 +1,733 @@
-//! PLACEHOLDER: replaced by the family's implementation.
-use crate::configuration::AsObject;
-use crate::ffi::runtime::Id;
-/// Placeholder.
-#[derive(Debug)] pub struct VirtioNetworkDeviceConfiguration { obj: Id }
-impl AsObject for VirtioNetworkDeviceConfiguration { fn as_object(&self) -> &Id { &self.obj } }
+//! Networking: `VZVirtioNetworkDeviceConfiguration`, its MAC address
+//! (`VZMACAddress`) and its attachments: NAT (`VZNATNetworkDeviceAttachment`), a
+//! datagram socket (`VZFileHandleNetworkDeviceAttachment`) and bridging
+//! (`VZBridgedNetworkDeviceAttachment` over a `VZBridgedNetworkInterface`).
+//!
+//! Apple's documentation:
+//! <https://developer.apple.com/documentation/virtualization/network>.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::str::FromStr;
+
+use crate::configuration::{AsObject, base_class};
+use crate::error::VZError;
+use crate::ffi::{fd, foundation};
+use crate::ffi::runtime::{Allocated, ClassRef, Id, autoreleasepool, class, objc_methods, sel};
+
+objc_methods! {
+    fn mac_init_with_string(mac: Allocated, string: &Id) -> Option<Id> = "initWithString:";
+    fn mac_random(class: ClassRef) -> Option<Id> = "randomLocallyAdministeredAddress";
+    fn mac_string(mac: &Id) -> Option<Id> = "string";
+    fn mac_is_broadcast(mac: &Id) -> bool = "isBroadcastAddress";
+    fn mac_is_multicast(mac: &Id) -> bool = "isMulticastAddress";
+    fn mac_is_unicast(mac: &Id) -> bool = "isUnicastAddress";
+    fn mac_is_locally_administered(mac: &Id) -> bool = "isLocallyAdministeredAddress";
+    fn mac_is_universally_administered(mac: &Id) -> bool = "isUniversallyAdministeredAddress";
+
+    fn nat_init(attachment: Allocated) -> Option<Id> = "init";
+    fn file_handle_attachment_init(attachment: Allocated, handle: &Id) -> Option<Id> =
+        "initWithFileHandle:";
+    fn file_handle_attachment_handle(attachment: &Id) -> Option<Id> = "fileHandle";
+    fn mtu_raw(attachment: &Id) -> isize = "maximumTransmissionUnit";
+    fn set_mtu_raw(attachment: &Id, mtu: isize) = "setMaximumTransmissionUnit:";
+    fn bridged_init(attachment: Allocated, interface: &Id) -> Option<Id> = "initWithInterface:";
+    fn bridged_interface(attachment: &Id) -> Option<Id> = "interface";
+
+    fn interfaces_raw(class: ClassRef) -> Option<Id> = "networkInterfaces";
+    fn interface_identifier(interface: &Id) -> Option<Id> = "identifier";
+    fn interface_display_name(interface: &Id) -> Option<Id> = "localizedDisplayName";
+
+    fn device_init(device: Allocated) -> Option<Id> = "init";
+    fn device_mac(device: &Id) -> Option<Id> = "MACAddress";
+    fn set_device_mac(device: &Id, mac: &Id) = "setMACAddress:";
+    fn set_device_attachment(device: &Id, attachment: Option<&Id>) = "setAttachment:";
+}
+
+/// An object a framework initializer returned nil for although its input is valid:
+/// only out of memory does that.
+fn allocated(obj: Option<Id>, class: &str) -> Id {
+    obj.unwrap_or_else(|| panic!("{class} returned nil: out of memory"))
+}
+
+// ---------------------------------------------------------------------------------
+// MAC addresses
+// ---------------------------------------------------------------------------------
+
+const MAC_FORMAT: &str = concat!(
+    "expected six two-digit hexadecimal groups separated by ':' (or all by '-'), ",
+    "like 01:23:45:ab:cd:ef"
+);
+
+/// Parses `01:23:45:ab:cd:ef` (either case, or `-` as the separator throughout).
+fn parse_octets(s: &str) -> Result<[u8; 6], String> {
+    if s.is_empty() {
+        return Err(format!("the string is empty; {MAC_FORMAT}"));
+    }
+    let separator = match (s.contains(':'), s.contains('-')) {
+        (true, true) => {
+            return Err(format!("{s:?} mixes ':' and '-' separators; {MAC_FORMAT}"));
+        }
+        (false, true) => '-',
+        _ => ':',
+    };
+    let groups: Vec<&str> = s.split(separator).collect();
+    if groups.len() == 1 {
+        return Err(format!("{s:?} has no ':' or '-' separators; {MAC_FORMAT}"));
+    }
+    if groups.len() != 6 {
+        return Err(format!(
+            "{s:?} has {} groups, not 6; {MAC_FORMAT}",
+            groups.len()
+        ));
+    }
+    let mut octets = [0u8; 6];
+    for (i, (group, octet)) in groups.iter().zip(&mut octets).enumerate() {
+        if group.len() != 2 || !group.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "group {} of {s:?} ({group:?}) is not two hexadecimal digits; {MAC_FORMAT}",
+                i + 1
+            ));
+        }
+        *octet = u8::from_str_radix(group, 16).map_err(|e| format!("{group:?}: {e}"))?;
+    }
+    Ok(octets)
+}
+
+fn format_octets(o: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        o[0], o[1], o[2], o[3], o[4], o[5]
+    )
+}
+
+/// `VZMACAddress`: a 48-bit Ethernet MAC address for a network device.
+///
+/// Parse one with [`parse`](Self::parse) (or `str::parse`), build one from bytes with
+/// [`from_octets`](Self::from_octets), or make a random one with
+/// [`random_locally_administered`](Self::random_locally_administered). It prints
+/// (`Display`) in the framework's lowercase colon form, `01:23:45:ab:cd:ef`.
+///
+/// Equality and hashing compare the six octets.
+///
+/// ```no_run
+/// # fn main() -> Result<(), arcbox_vz::VZError> {
+/// use arcbox_vz::MACAddress;
+///
+/// let mac: MACAddress = "52:54:00:AB:CD:EF".parse()?;
+/// assert_eq!(mac.to_string(), "52:54:00:ab:cd:ef");
+/// assert!(mac.is_unicast() && mac.is_locally_administered());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct MACAddress {
+    obj: Id,
+    octets: [u8; 6],
+}
+
+impl MACAddress {
+    /// `-[VZMACAddress initWithString:]`: parses a MAC address.
+    ///
+    /// The string is six groups of exactly two hexadecimal digits (either case),
+    /// separated by `:` or, throughout, by `-` (`01-23-45-ab-cd-ef`, which is converted
+    /// to the colon form the framework takes). Single-digit groups (`0:1:2:3:4:5`),
+    /// surrounding whitespace and mixed separators are refused, so every accepted
+    /// string names exactly one address. The string is checked in Rust first, so
+    /// `initWithString:` only ever sees a well-formed colon string; the by-value
+    /// `ether_addr_t` initializer (`initWithEthernetAddress:`) is never used.
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::InvalidArgument`] with argument `"MAC address"` when the string is
+    /// not in that form.
+    pub fn parse(s: &str) -> Result<Self, VZError> {
+        let octets =
+            parse_octets(s).map_err(|reason| VZError::invalid_argument("MAC address", reason))?;
+        Self::with_octets(octets).ok_or_else(|| {
+            VZError::invalid_argument("MAC address", format!("VZMACAddress refused {s:?}"))
+        })
+    }
+
+    /// `-[VZMACAddress initWithString:]` with the colon form of `octets`.
+    ///
+    /// # Panics
+    ///
+    /// Only if the framework refuses a well-formed address, which it does not.
+    pub fn from_octets(octets: [u8; 6]) -> Self {
+        Self::with_octets(octets)
+            .unwrap_or_else(|| panic!("VZMACAddress refused {}", format_octets(&octets)))
+    }
+
+    fn with_octets(octets: [u8; 6]) -> Option<Self> {
+        let class = base_class(class!("VZMACAddress"));
+        let string = format_octets(&octets);
+        let obj = autoreleasepool(|| {
+            mac_init_with_string(class.alloc(), &foundation::ns_string(&string))
+        })?;
+        Some(Self { obj, octets })
+    }
+
+    /// `+[VZMACAddress randomLocallyAdministeredAddress]`: a random, locally
+    /// administered, unicast address. Random addresses are not guaranteed to be
+    /// unique; keep the one a virtual machine got if its guest should keep its
+    /// network identity (DHCP leases) across boots.
+    ///
+    /// # Panics
+    ///
+    /// Only if the framework returns nil, which it does not.
+    pub fn random_locally_administered() -> Self {
+        let class = base_class(class!("VZMACAddress"));
+        let obj = allocated(
+            autoreleasepool(|| mac_random(class)),
+            "+[VZMACAddress randomLocallyAdministeredAddress]",
+        );
+        Self::from_object(obj)
+    }
+
+    /// Wraps a `VZMACAddress` the framework handed out.
+    fn from_object(obj: Id) -> Self {
+        let octets = parse_octets(&mac_string_of(&obj)).unwrap_or_default();
+        Self { obj, octets }
+    }
+
+    /// The six octets, parsed from the framework's `string`.
+    pub fn octets(&self) -> [u8; 6] {
+        self.octets
+    }
+
+    /// `isBroadcastAddress`: whether this is `ff:ff:ff:ff:ff:ff`.
+    pub fn is_broadcast(&self) -> bool {
+        autoreleasepool(|| mac_is_broadcast(&self.obj))
+    }
+
+    /// `isMulticastAddress`: whether the group bit (the low bit of the first octet)
+    /// is set. The broadcast address is a multicast address too.
+    pub fn is_multicast(&self) -> bool {
+        autoreleasepool(|| mac_is_multicast(&self.obj))
+    }
+
+    /// `isUnicastAddress`: whether the group bit is clear. Only unicast addresses can
+    /// be given to a network device.
+    pub fn is_unicast(&self) -> bool {
+        autoreleasepool(|| mac_is_unicast(&self.obj))
+    }
+
+    /// `isLocallyAdministeredAddress`: whether the locally-administered bit (bit 1 of
+    /// the first octet) is set, as for addresses that no vendor assigned.
+    pub fn is_locally_administered(&self) -> bool {
+        autoreleasepool(|| mac_is_locally_administered(&self.obj))
+    }
+
+    /// `isUniversallyAdministeredAddress`: whether the locally-administered bit is
+    /// clear (a vendor-assigned, OUI-based address).
+    pub fn is_universally_administered(&self) -> bool {
+        autoreleasepool(|| mac_is_universally_administered(&self.obj))
+    }
+}
+
+fn mac_string_of(obj: &Id) -> String {
+    autoreleasepool(|| {
+        mac_string(obj)
+            .map(|s| foundation::string_from(&s))
+            .unwrap_or_default()
+    })
+}
+
+impl FromStr for MACAddress {
+    type Err = VZError;
+
+    /// As [`MACAddress::parse`].
+    fn from_str(s: &str) -> Result<Self, VZError> {
+        Self::parse(s)
+    }
+}
+
+/// `-[VZMACAddress string]`: lowercase hexadecimal with colons.
+impl fmt::Display for MACAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&mac_string_of(&self.obj))
+    }
+}
+
+impl fmt::Debug for MACAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("MACAddress")
+            .field(&format_args!("{}", format_octets(&self.octets)))
+            .finish()
+    }
+}
+
+impl PartialEq for MACAddress {
+    fn eq(&self, other: &Self) -> bool {
+        self.octets == other.octets
+    }
+}
+
+impl Eq for MACAddress {}
+
+impl Hash for MACAddress {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.octets.hash(state);
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Attachments
+// ---------------------------------------------------------------------------------
+
+/// `VZNATNetworkDeviceAttachment`: the guest reaches the network through the host's
+/// NAT, with an address from the host's DHCP server. Needs no entitlement beyond
+/// `com.apple.security.virtualization`.
+#[derive(Debug)]
+pub struct NATNetworkDeviceAttachment {
+    obj: Id,
+}
+
+impl NATNetworkDeviceAttachment {
+    /// `-[VZNATNetworkDeviceAttachment init]`.
+    pub fn new() -> Self {
+        let class = base_class(class!("VZNATNetworkDeviceAttachment"));
+        let obj = allocated(
+            autoreleasepool(|| nat_init(class.alloc())),
+            "-[VZNATNetworkDeviceAttachment init]",
+        );
+        Self { obj }
+    }
+}
+
+impl Default for NATNetworkDeviceAttachment {
+    /// As [`NATNetworkDeviceAttachment::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The MTU of a file-handle attachment when none is set, and the least allowed.
+const DEFAULT_MTU: u32 = 1500;
+const MAX_MTU: u32 = 65535;
+
+/// `VZFileHandleNetworkDeviceAttachment`: the guest's Ethernet frames go over a
+/// connected datagram socket, one frame per datagram, to a user-space network stack
+/// in this or another process (for example gvisor-tap-vsock's `gvproxy`, or
+/// `vmnet-helper`).
+///
+/// Use one end of `socketpair(AF_UNIX, SOCK_DGRAM)`
+/// ([`UnixDatagram::pair`](std::os::unix::net::UnixDatagram::pair)) or a datagram
+/// socket connected to its peer. The attachment keeps its own duplicate of the
+/// descriptor, closed when the attachment is released, so the caller keeps and closes
+/// its own.
+///
+/// # Socket buffers
+///
+/// Apple asks that the socket's `SO_SNDBUF` and `SO_RCVBUF` be set with
+/// `setsockopt`, with `SO_RCVBUF` at least twice `SO_SNDBUF` and ideally four times
+/// it (for example 1 MiB and 4 MiB), large enough for several frames of the
+/// [MTU](Self::set_maximum_transmission_unit). Set them on the descriptor you pass
+/// here (the attachment's duplicate shares the socket, so before or after makes no
+/// difference) and on its peer. The system defaults for `AF_UNIX` datagram sockets
+/// are small and drop frames under load. This crate does not change them for you.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::os::unix::net::UnixDatagram;
+/// use arcbox_vz::{FileHandleNetworkDeviceAttachment, VirtioNetworkDeviceConfiguration};
+///
+/// let (guest_side, host_side) = UnixDatagram::pair()?;
+/// let attachment = FileHandleNetworkDeviceAttachment::new(&guest_side)?;
+/// let device = VirtioNetworkDeviceConfiguration::new(attachment);
+/// drop(guest_side); // the attachment has its own duplicate
+/// // Read and write Ethernet frames on `host_side`.
+/// # let _ = (device, host_side);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct FileHandleNetworkDeviceAttachment {
+    obj: Id,
+}
+
+/// Why `fd` cannot carry a file-handle network attachment, if it cannot.
+fn check_network_socket(fd: BorrowedFd<'_>) -> Result<(), String> {
+    const NEED: &str = "a file-handle network attachment needs a connected datagram socket \
+                        (SOCK_DGRAM), for example one end of socketpair(AF_UNIX, SOCK_DGRAM)";
+    let n = fd.as_raw_fd();
+    let socket_type = match fd::socket_type(fd) {
+        Ok(socket_type) => socket_type,
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+            return Err(format!(
+                "file descriptor {n} is closed (not an open descriptor); {NEED}"
+            ));
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => {
+            return Err(format!(
+                "{}, which is not a socket; {NEED}",
+                describe_non_socket(fd)
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot read the socket type of file descriptor {n}: {e}; {NEED}"
+            ));
+        }
+    };
+    if socket_type != libc::SOCK_DGRAM {
+        let kind = match socket_type {
+            libc::SOCK_STREAM => "a stream socket (SOCK_STREAM)".to_owned(),
+            libc::SOCK_SEQPACKET => "a sequenced-packet socket (SOCK_SEQPACKET)".to_owned(),
+            libc::SOCK_RAW => "a raw socket (SOCK_RAW)".to_owned(),
+            other => format!("a socket of type {other}"),
+        };
+        return Err(format!(
+            "file descriptor {n} is {kind}, not a datagram socket; {NEED}"
+        ));
+    }
+    match fd::is_connected(fd) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!(
+            "file descriptor {n} is a datagram socket that is not connected: connect(2) it \
+             to its peer, or use socketpair(AF_UNIX, SOCK_DGRAM); {NEED}"
+        )),
+        Err(e) => Err(format!(
+            "cannot tell whether file descriptor {n} is connected: {e}; {NEED}"
+        )),
+    }
+}
+
+/// What a descriptor that is not a socket is, for an error message.
+fn describe_non_socket(fd: BorrowedFd<'_>) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = fd
+        .try_clone_to_owned()
+        .and_then(|dup| std::fs::File::from(dup).metadata())
+        .map(|meta| {
+            let t = meta.file_type();
+            if t.is_fifo() {
+                "a pipe (FIFO)"
+            } else if t.is_file() {
+                "a regular file"
+            } else if t.is_dir() {
+                "a directory"
+            } else if t.is_char_device() {
+                "a character device"
+            } else if t.is_block_device() {
+                "a block device"
+            } else {
+                "a file"
+            }
+        })
+        .unwrap_or("a file");
+    format!("file descriptor {} is {kind}", fd.as_raw_fd())
+}
+
+impl FileHandleNetworkDeviceAttachment {
+    /// `-[VZFileHandleNetworkDeviceAttachment initWithFileHandle:]` with a duplicate
+    /// (close-on-exec) of `fd`.
+    ///
+    /// `fd` is checked first: it must be an open socket (`getsockopt(SO_TYPE)`), of
+    /// type `SOCK_DGRAM`, and connected (`getpeername` succeeds; both ends of an
+    /// `AF_UNIX` socketpair are). The framework raises an Objective-C exception,
+    /// which would abort the process, for anything but a datagram socket, and an
+    /// unconnected one fails only once the virtual machine runs.
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::InvalidArgument`] with argument `"network file descriptor"` when the
+    /// descriptor is closed, not a socket (a pipe, a file, a device), a stream or
+    /// other non-datagram socket, or not connected; [`VZError::Io`] when it cannot be
+    /// duplicated.
+    pub fn new(fd: impl AsFd) -> Result<Self, VZError> {
+        let fd = fd.as_fd();
+        check_network_socket(fd)
+            .map_err(|reason| VZError::invalid_argument("network file descriptor", reason))?;
+        let class = base_class(class!("VZFileHandleNetworkDeviceAttachment"));
+        // foundation::file_handle makes the NSFileHandle outside any pool of its own.
+        let handle = autoreleasepool(|| foundation::file_handle(fd))?;
+        let obj = autoreleasepool(|| file_handle_attachment_init(class.alloc(), &handle))
+            .ok_or_else(|| {
+                VZError::invalid_argument(
+                    "network file descriptor",
+                    "VZFileHandleNetworkDeviceAttachment refused it",
+                )
+            })?;
+        Ok(Self { obj })
+    }
+
+    /// The attachment's own duplicate of the descriptor (`fileHandle.fileDescriptor`).
+    /// It belongs to the attachment and is closed when the framework releases the
+    /// attachment; do not close it.
+    pub fn file_descriptor(&self) -> RawFd {
+        autoreleasepool(|| {
+            file_handle_attachment_handle(&self.obj)
+                .map_or(-1, |handle| foundation::file_handle_fd(&handle))
+        })
+    }
+
+    /// `setMaximumTransmissionUnit:` (macOS 13): the largest Ethernet payload, in bytes,
+    /// the guest may send, from 1500 to 65535. Leave it alone unless both ends are
+    /// set up for a larger one: the default, 1500, is what the guest expects, and a
+    /// larger MTU without matching [socket buffers](Self#socket-buffers) stalls the
+    /// connection. The setter is only called when you call this.
+    ///
+    /// Before macOS 13 the MTU is always 1500, so setting 1500 there succeeds and
+    /// changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::InvalidArgument`] with argument `"MTU"` outside 1500..=65535;
+    /// [`VZError::Unsupported`] for any other value before macOS 13.
+    pub fn set_maximum_transmission_unit(&mut self, mtu: u32) -> Result<&mut Self, VZError> {
+        if !(DEFAULT_MTU..=MAX_MTU).contains(&mtu) {
+            return Err(VZError::invalid_argument(
+                "MTU",
+                format!("{mtu} is outside the allowed range {DEFAULT_MTU}..={MAX_MTU} bytes"),
+            ));
+        }
+        if !self.obj.responds_to(sel!("setMaximumTransmissionUnit:")) {
+            return if mtu == DEFAULT_MTU {
+                Ok(self)
+            } else {
+                Err(VZError::Unsupported {
+                    feature: "a file-handle network MTU other than 1500",
+                    min_macos: "13.0",
+                })
+            };
+        }
+        // In range, so it fits an NSInteger.
+        autoreleasepool(|| set_mtu_raw(&self.obj, mtu as isize));
+        Ok(self)
+    }
+
+    /// `maximumTransmissionUnit` (macOS 13); 1500, the only MTU there is, before
+    /// macOS 13.
+    pub fn maximum_transmission_unit(&self) -> u32 {
+        if !self.obj.responds_to(sel!("maximumTransmissionUnit")) {
+            return DEFAULT_MTU;
+        }
+        u32::try_from(autoreleasepool(|| mtu_raw(&self.obj))).unwrap_or(DEFAULT_MTU)
+    }
+}
+
+/// `VZBridgedNetworkInterface`: a host network interface a guest can be bridged to.
+///
+/// List them with [`network_interfaces`](Self::network_interfaces).
+#[derive(Clone)]
+pub struct BridgedNetworkInterface {
+    obj: Id,
+}
+
+impl BridgedNetworkInterface {
+    /// `+[VZBridgedNetworkInterface networkInterfaces]`: the host interfaces that can
+    /// be bridged.
+    pub fn network_interfaces() -> Vec<BridgedNetworkInterface> {
+        let class = base_class(class!("VZBridgedNetworkInterface"));
+        autoreleasepool(|| {
+            interfaces_raw(class)
+                .map(|array| foundation::array_items(&array))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|obj| Self { obj })
+                .collect()
+        })
+    }
+
+    /// `identifier`: the BSD name of the interface, for example `en0`.
+    pub fn identifier(&self) -> String {
+        autoreleasepool(|| {
+            interface_identifier(&self.obj)
+                .map(|s| foundation::string_from(&s))
+                .unwrap_or_default()
+        })
+    }
+
+    /// `localizedDisplayName`: a name to show to people, for example `Wi-Fi`, if the
+    /// interface has one.
+    pub fn localized_display_name(&self) -> Option<String> {
+        autoreleasepool(|| interface_display_name(&self.obj).map(|s| foundation::string_from(&s)))
+    }
+}
+
+impl fmt::Debug for BridgedNetworkInterface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BridgedNetworkInterface")
+            .field("identifier", &self.identifier())
+            .field("localized_display_name", &self.localized_display_name())
+            .finish()
+    }
+}
+
+/// `VZBridgedNetworkDeviceAttachment`: the guest appears on the host interface's
+/// network as a machine of its own.
+///
+/// # Entitlement
+///
+/// Bridging needs the **restricted** entitlement `com.apple.vm.networking`, which only
+/// Apple can grant (to developers of virtualization software, on request). Without
+/// it, [`VirtualMachineConfiguration::validate`](crate::VirtualMachineConfiguration::validate)
+/// fails with "Using VZBridgedNetworkDeviceAttachment in a process that lacks the
+/// “com.apple.vm.networking” entitlement", and an ad-hoc-signed binary that claims it
+/// is killed at launch. Use [`NATNetworkDeviceAttachment`], or a
+/// [`FileHandleNetworkDeviceAttachment`] to a user-space network stack (which can
+/// itself bridge through vmnet), instead.
+#[derive(Debug)]
+pub struct BridgedNetworkDeviceAttachment {
+    obj: Id,
+}
+
+impl BridgedNetworkDeviceAttachment {
+    /// `-[VZBridgedNetworkDeviceAttachment initWithInterface:]`.
+    pub fn new(interface: &BridgedNetworkInterface) -> Self {
+        let class = base_class(class!("VZBridgedNetworkDeviceAttachment"));
+        let obj = allocated(
+            autoreleasepool(|| bridged_init(class.alloc(), &interface.obj)),
+            "-[VZBridgedNetworkDeviceAttachment initWithInterface:]",
+        );
+        Self { obj }
+    }
+
+    /// `interface`: the host interface the guest is bridged to.
+    pub fn interface(&self) -> BridgedNetworkInterface {
+        let obj = allocated(
+            autoreleasepool(|| bridged_interface(&self.obj)),
+            "-[VZBridgedNetworkDeviceAttachment interface]",
+        );
+        BridgedNetworkInterface { obj }
+    }
+}
+
+/// What a network device is attached to on the host (`VZNetworkDeviceAttachment`).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NetworkDeviceAttachment {
+    /// The host's NAT.
+    NAT(NATNetworkDeviceAttachment),
+    /// A connected datagram socket.
+    FileHandle(FileHandleNetworkDeviceAttachment),
+    /// A host interface (needs the restricted `com.apple.vm.networking` entitlement).
+    Bridged(BridgedNetworkDeviceAttachment),
+}
+
+impl AsObject for NetworkDeviceAttachment {
+    fn as_object(&self) -> &Id {
+        match self {
+            Self::NAT(a) => &a.obj,
+            Self::FileHandle(a) => &a.obj,
+            Self::Bridged(a) => &a.obj,
+        }
+    }
+}
+
+impl From<NATNetworkDeviceAttachment> for NetworkDeviceAttachment {
+    fn from(a: NATNetworkDeviceAttachment) -> Self {
+        Self::NAT(a)
+    }
+}
+
+impl From<FileHandleNetworkDeviceAttachment> for NetworkDeviceAttachment {
+    fn from(a: FileHandleNetworkDeviceAttachment) -> Self {
+        Self::FileHandle(a)
+    }
+}
+
+impl From<BridgedNetworkDeviceAttachment> for NetworkDeviceAttachment {
+    fn from(a: BridgedNetworkDeviceAttachment) -> Self {
+        Self::Bridged(a)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The device
+// ---------------------------------------------------------------------------------
+
+/// `VZVirtioNetworkDeviceConfiguration`: a virtio-net network card.
+///
+/// Every device has an attachment (the framework refuses a configuration with a
+/// device without one, so the constructor takes it) and a MAC address, random and
+/// locally administered unless you set one.
+///
+/// ```no_run
+/// # fn main() -> Result<(), arcbox_vz::VZError> {
+/// use arcbox_vz::{
+///     MACAddress, NATNetworkDeviceAttachment, VirtioNetworkDeviceConfiguration,
+///     VirtualMachineConfiguration,
+/// };
+///
+/// let mut nic = VirtioNetworkDeviceConfiguration::new(NATNetworkDeviceAttachment::new());
+/// // Keep the same address across boots so the guest keeps its DHCP lease.
+/// nic.set_mac_address(&"52:54:00:12:34:56".parse::<MACAddress>()?)?;
+///
+/// let mut config = VirtualMachineConfiguration::new()?;
+/// config.set_network_devices(vec![nic]);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct VirtioNetworkDeviceConfiguration {
+    obj: Id,
+    attachment: NetworkDeviceAttachment,
+}
+
+impl AsObject for VirtioNetworkDeviceConfiguration {
+    fn as_object(&self) -> &Id {
+        &self.obj
+    }
+}
+
+impl VirtioNetworkDeviceConfiguration {
+    /// `-[VZVirtioNetworkDeviceConfiguration init]` and `setAttachment:`: a virtio
+    /// network device attached to `attachment`, with the framework's default MAC
+    /// address (random, locally administered, unicast).
+    pub fn new(attachment: impl Into<NetworkDeviceAttachment>) -> Self {
+        let attachment = attachment.into();
+        let class = base_class(class!("VZVirtioNetworkDeviceConfiguration"));
+        let obj = allocated(
+            autoreleasepool(|| device_init(class.alloc())),
+            "-[VZVirtioNetworkDeviceConfiguration init]",
+        );
+        autoreleasepool(|| set_device_attachment(&obj, Some(attachment.as_object())));
+        Self { obj, attachment }
+    }
+
+    /// `setAttachment:`: replaces the attachment.
+    pub fn set_attachment(&mut self, attachment: impl Into<NetworkDeviceAttachment>) -> &mut Self {
+        let attachment = attachment.into();
+        autoreleasepool(|| set_device_attachment(&self.obj, Some(attachment.as_object())));
+        self.attachment = attachment;
+        self
+    }
+
+    /// The attachment (`attachment`).
+    pub fn attachment(&self) -> &NetworkDeviceAttachment {
+        &self.attachment
+    }
+
+    /// `setMACAddress:`: the guest's MAC address for this device.
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::InvalidArgument`] with argument `"MAC address"` for a multicast
+    /// (including broadcast) address, which no network card may have; use a unicast
+    /// address such as [`MACAddress::random_locally_administered`].
+    pub fn set_mac_address(&mut self, mac: &MACAddress) -> Result<&mut Self, VZError> {
+        if mac.octets[0] & 1 != 0 {
+            return Err(VZError::invalid_argument(
+                "MAC address",
+                format!(
+                    "{} is a multicast address (the low bit of the first octet is set); a network \
+                     device needs a unicast address",
+                    format_octets(&mac.octets)
+                ),
+            ));
+        }
+        autoreleasepool(|| set_device_mac(&self.obj, &mac.obj));
+        Ok(self)
+    }
+
+    /// `MACAddress`: the device's MAC address; by default a random, locally
+    /// administered one, chosen when the device was made.
+    pub fn mac_address(&self) -> MACAddress {
+        let obj = allocated(
+            autoreleasepool(|| device_mac(&self.obj)),
+            "-[VZNetworkDeviceConfiguration MACAddress]",
+        );
+        MACAddress::from_object(obj)
+    }
+}

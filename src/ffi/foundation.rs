@@ -311,7 +311,8 @@ pub(crate) fn file_handle(fd: BorrowedFd<'_>) -> Result<Id, VZError> {
     let dup = fd.try_clone_to_owned()?;
     let class = foundation_class(class!("NSFileHandle"));
     let raw = dup.into_raw_fd();
-    match file_handle_init(class.alloc(), raw, true) {
+    // GNUstep autoreleases inside this init; Foundation may too.
+    match autoreleasepool(|| file_handle_init(class.alloc(), raw, true)) {
         Some(handle) => Ok(handle),
         None => {
             // SAFETY: the init failed, so no handle took the descriptor; it is ours.
@@ -339,14 +340,3 @@ pub(crate) fn uuid_from_string(s: &str) -> Option<Id> {
     autoreleasepool(|| uuid_init_with_string(class.alloc(), &ns_string(s)))
 }
 
-/// A close-on-exec duplicate of a descriptor owned by an Objective-C object (a vsock
-/// connection): the object closes its own when it goes away.
-pub(crate) fn dup_owned_by_object(fd: i32) -> std::io::Result<OwnedFd> {
-    if fd < 0 {
-        return Err(std::io::Error::from_raw_os_error(libc::EBADF));
-    }
-    // SAFETY: the descriptor belongs to an object the caller holds, so it stays open
-    // for the duration of this borrow.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    borrowed.try_clone_to_owned()
-}

@@ -18,6 +18,7 @@
 pub(crate) mod block;
 pub(crate) mod dispatch;
 pub(crate) mod encode;
+pub(crate) mod fd;
 pub(crate) mod foundation;
 pub(crate) mod runtime;
 #[cfg(all(test, arcbox_vz_sim))]

@@ -227,7 +227,7 @@ enum {
 @property (nonatomic, readonly, copy) NSString *localizedDisplayName;
 @end
 
-@interface VZBridgedNetworkDeviceAttachment : VZNetworkDeviceAttachment
+@interface VZBridgedNetworkDeviceAttachment : VZNetworkDeviceAttachment <SimValidating>
 {
     VZBridgedNetworkInterface *_interface;
 }
@@ -247,6 +247,11 @@ enum {
 @interface VZVirtioNetworkDeviceConfiguration : VZNetworkDeviceConfiguration
 - (instancetype)init;
 @end
+
+/* Simulator control: whether the process holds the restricted com.apple.vm.networking
+ * entitlement that bridged networking needs. Off by default, as for any binary that
+ * Apple has not granted it to. */
+void sim_network_set_vm_networking_entitlement(int entitled);
 
 /* ---- directory sharing (vz_directory_sharing.m) ---- */
 @interface VZSharedDirectory : SimObject
@@ -298,6 +303,8 @@ enum {
 
 /* ---- serial ports (vz_serial.m) ---- */
 @interface VZSerialPortAttachment : SimObject
+/* Simulator only, not a VZ selector: where the fake guest's console output goes. */
+- (void)sim_writeGuestOutput:(NSData *)data;
 @end
 
 @interface VZFileHandleSerialPortAttachment : VZSerialPortAttachment
@@ -315,6 +322,7 @@ enum {
 {
     NSURL *_URL;
     BOOL _append;
+    int _fd; /* the file, open for writing while the attachment lives */
 }
 - (instancetype)initWithURL:(NSURL *)URL append:(BOOL)shouldAppend error:(NSError **)error;
 @property (nonatomic, readonly, copy) NSURL *URL;
@@ -353,6 +361,8 @@ enum {
 @interface VZVirtioConsolePortConfigurationArray : SimObject <NSCopying>
 {
     uint32_t _maximumPortCount;
+    BOOL _maximumPortCountSet; /* else the count is the highest port index + 1 */
+    NSMutableDictionary *_ports; /* NSNumber index -> VZVirtioConsolePortConfiguration */
 }
 @property (nonatomic) uint32_t maximumPortCount;
 - (VZVirtioConsolePortConfiguration *)objectAtIndexedSubscript:(NSUInteger)portIndex;

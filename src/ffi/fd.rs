@@ -1,0 +1,65 @@
+//! File-descriptor checks and duplication that `std` has no safe wrapper for.
+
+use std::io;
+use std::mem::{MaybeUninit, size_of};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+/// `getsockopt(fd, SOL_SOCKET, SO_TYPE)`: `SOCK_STREAM`, `SOCK_DGRAM`, ...;
+/// `ENOTSOCK` for a descriptor that is not a socket, `EBADF` for a closed one.
+pub(crate) fn socket_type(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    let mut socket_type: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `socket_type` and `len` are valid for writes and `len` is the size of
+    // `socket_type`, as SO_TYPE (an int) requires; a bad descriptor is an error
+    // return, never undefined behaviour.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&raw mut socket_type).cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(socket_type)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether the socket has a peer (`getpeername` succeeds; `ENOTCONN` means no).
+pub(crate) fn is_connected(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut addr = MaybeUninit::<libc::sockaddr_storage>::uninit();
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `addr` is writable for `len` bytes (a sockaddr_storage holds any
+    // address); the kernel writes at most `len` bytes and we never read `addr`.
+    let rc = unsafe {
+        libc::getpeername(
+            fd.as_raw_fd(),
+            addr.as_mut_ptr().cast::<libc::sockaddr>(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ENOTCONN) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// A close-on-exec duplicate of a descriptor owned by an Objective-C object (a vsock
+/// connection), which closes its own when it goes away.
+pub(crate) fn dup_owned_by_object(fd: i32) -> io::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: the descriptor belongs to an object the caller holds, so it stays open
+    // for the duration of this borrow.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    borrowed.try_clone_to_owned()
+}
