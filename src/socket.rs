@@ -135,7 +135,10 @@ impl VirtioSocketDevice {
         let objects = self.vm.queue().exec_sync(move || {
             listener_set_delegate(&listener, Some(&delegate));
             set_listener_raw(device.get_on_queue(), &listener, port);
-            ListenerObjects { listener, delegate }
+            ListenerObjects {
+                listener,
+                _delegate: delegate,
+            }
         });
         Ok(VsockListener {
             port,
@@ -350,7 +353,8 @@ impl ListenerShared {
 #[derive(Debug)]
 struct ListenerObjects {
     listener: Id,
-    delegate: Id,
+    /// Kept alive here: the listener's `delegate` property is weak.
+    _delegate: Id,
 }
 
 /// Listens for guest connections on one vsock port, from

@@ -974,6 +974,58 @@ impl VirtualMachine {
             .collect()
     }
 
+    /// The memory balloon devices (`memoryBalloonDevices`; at most one).
+    pub fn memory_balloon_devices(&self) -> Vec<crate::VirtioTraditionalMemoryBalloonDevice> {
+        self.devices(sel!("memoryBalloonDevices"), memory_balloon_devices_raw)
+            .into_iter()
+            .map(crate::VirtioTraditionalMemoryBalloonDevice::new)
+            .collect()
+    }
+
+    /// The virtiofs devices (`directorySharingDevices`, macOS 12), in configuration
+    /// order.
+    pub fn directory_sharing_devices(&self) -> Vec<crate::VirtioFileSystemDevice> {
+        self.devices(sel!("directorySharingDevices"), directory_sharing_devices_raw)
+            .into_iter()
+            .map(crate::VirtioFileSystemDevice::new)
+            .collect()
+    }
+
+    /// The network devices (`networkDevices`, macOS 12), in configuration order.
+    pub fn network_devices(&self) -> Vec<crate::NetworkDevice> {
+        self.devices(sel!("networkDevices"), network_devices_raw)
+            .into_iter()
+            .map(crate::NetworkDevice::new)
+            .collect()
+    }
+
+    /// The virtio console devices (`consoleDevices`, macOS 13), in configuration
+    /// order.
+    pub fn console_devices(&self) -> Vec<crate::VirtioConsoleDevice> {
+        self.devices(sel!("consoleDevices"), console_devices_raw)
+            .into_iter()
+            .map(crate::VirtioConsoleDevice::new)
+            .collect()
+    }
+
+    /// The USB controllers (`usbControllers`, macOS 15), in configuration order.
+    pub fn usb_controllers(&self) -> Vec<crate::USBController> {
+        self.devices(sel!("usbControllers"), usb_controllers_raw)
+            .into_iter()
+            .map(crate::USBController::new)
+            .collect()
+    }
+
+    fn devices(&self, property: crate::ffi::runtime::Sel, get: fn(&Id) -> Option<Id>) -> Vec<DeviceHandle> {
+        self.device_objects(property, get)
+            .into_iter()
+            .map(|object| DeviceHandle {
+                vm: self.clone(),
+                object: Arc::new(object),
+            })
+            .collect()
+    }
+
     /// The runtime objects in an array property, or none when this macOS lacks the
     /// property (it then cannot have such devices).
     pub(crate) fn device_objects(
@@ -994,3 +1046,37 @@ impl VirtualMachine {
     }
 }
 
+
+/// A runtime device (or one of its parts) of a virtual machine. It keeps the virtual
+/// machine alive, and every call hops onto the VM queue.
+#[derive(Clone, Debug)]
+pub(crate) struct DeviceHandle {
+    vm: VirtualMachine,
+    object: Arc<QueueBound<Id>>,
+}
+
+impl DeviceHandle {
+    /// Runs `f` with the device on the VM queue and returns its result.
+    pub(crate) fn with<R: Send>(&self, f: impl FnOnce(&Id) -> R + Send) -> R {
+        self.object.with(f)
+    }
+
+    /// Runs `f` with the device on the VM queue, later.
+    pub(crate) fn exec_async(&self, f: impl FnOnce(&Id) + Send + 'static) {
+        let object = Arc::clone(&self.object);
+        self.vm.queue().exec_async(move || f(object.get_on_queue()));
+    }
+
+    /// A handle to another object of the same virtual machine (a console port), made
+    /// on the VM queue from this device.
+    pub(crate) fn related(&self, object: QueueBound<Id>) -> Self {
+        Self {
+            vm: self.vm.clone(),
+            object: Arc::new(object),
+        }
+    }
+
+    pub(crate) fn queue(&self) -> &Queue {
+        self.vm.queue()
+    }
+}

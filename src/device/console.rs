@@ -285,3 +285,85 @@ impl VirtioConsoleDeviceConfiguration {
         self.ports.iter().map(|(&index, port)| (index, port))
     }
 }
+
+objc_methods! {
+    fn runtime_ports_raw(device: &Id) -> Option<Id> = "ports";
+    fn runtime_port_at_raw(ports: &Id, index: usize) -> Option<Id> = "objectAtIndexedSubscript:";
+    fn runtime_max_ports_raw(ports: &Id) -> u32 = "maximumPortCount";
+    fn runtime_port_name_raw(port: &Id) -> Option<Id> = "name";
+    fn runtime_port_set_attachment_raw(port: &Id, attachment: Option<&Id>) = "setAttachment:";
+    fn runtime_port_attachment_raw(port: &Id) -> Option<Id> = "attachment";
+}
+
+/// `VZVirtioConsoleDevice` (macOS 13): a virtio console device of a running virtual
+/// machine, from [`VirtualMachine::console_devices`](crate::VirtualMachine::console_devices).
+///
+/// ```no_run
+/// # fn demo(vm: arcbox_vz::VirtualMachine) -> Result<(), arcbox_vz::VZError> {
+/// use arcbox_vz::FileSerialPortAttachment;
+///
+/// let console = vm.console_devices().remove(0);
+/// if let Some(port) = console.port(1) {
+///     port.set_attachment(Some(FileSerialPortAttachment::new("/tmp/port1.log", true)?.into()));
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct VirtioConsoleDevice {
+    handle: crate::vm::DeviceHandle,
+}
+
+impl VirtioConsoleDevice {
+    pub(crate) fn new(handle: crate::vm::DeviceHandle) -> Self {
+        Self { handle }
+    }
+
+    /// The number of port slots (`ports.maximumPortCount`).
+    pub fn maximum_port_count(&self) -> u32 {
+        self.handle
+            .with(|device| runtime_ports_raw(device).map(|ports| runtime_max_ports_raw(&ports)))
+            .unwrap_or(0)
+    }
+
+    /// The port at `index`, if one was configured there.
+    pub fn port(&self, index: u32) -> Option<VirtioConsolePort> {
+        let port = self.handle.with(move |device| {
+            let ports = runtime_ports_raw(device)?;
+            if index >= runtime_max_ports_raw(&ports) {
+                return None;
+            }
+            runtime_port_at_raw(&ports, index as usize)
+        })?;
+        let port = crate::ffi::dispatch::QueueBound::new(self.handle.queue().clone(), port);
+        Some(VirtioConsolePort {
+            handle: self.handle.related(port),
+        })
+    }
+}
+
+/// `VZVirtioConsolePort` (macOS 13): one port of a running virtio console device.
+#[derive(Clone, Debug)]
+pub struct VirtioConsolePort {
+    handle: crate::vm::DeviceHandle,
+}
+
+impl VirtioConsolePort {
+    /// The port's name (`name`), if it has one.
+    pub fn name(&self) -> Option<String> {
+        self.handle
+            .with(|port| runtime_port_name_raw(port).map(|n| foundation::string_from(&n)))
+    }
+
+    /// Whether the port has an attachment (`attachment` is not nil).
+    pub fn has_attachment(&self) -> bool {
+        self.handle.with(|port| runtime_port_attachment_raw(port).is_some())
+    }
+
+    /// Swaps the port's attachment while the virtual machine runs
+    /// (`setAttachment:`), or detaches it with `None`.
+    pub fn set_attachment(&self, attachment: Option<SerialPortAttachment>) {
+        let attachment = attachment.map(|a| a.as_object().clone());
+        self.handle
+            .with(move |port| runtime_port_set_attachment_raw(port, attachment.as_ref()));
+    }
+}

@@ -836,3 +836,65 @@ mod tests {
         assert_eq!(VirtioFileSystemDeviceConfiguration::MAX_TAG_LEN, 35);
     }
 }
+
+objc_methods! {
+    fn runtime_tag_raw(device: &Id) -> Option<Id> = "tag";
+    fn runtime_set_share_raw(device: &Id, share: Option<&Id>) = "setShare:";
+    fn runtime_share_raw(device: &Id) -> Option<Id> = "share";
+}
+
+/// `VZVirtioFileSystemDevice`: a virtiofs device of a running virtual machine, from
+/// [`VirtualMachine::directory_sharing_devices`](crate::VirtualMachine::directory_sharing_devices).
+/// Every call runs on the VM queue; the handle keeps the virtual machine alive.
+///
+/// ```no_run
+/// # fn demo(vm: arcbox_vz::VirtualMachine) -> Result<(), arcbox_vz::VZError> {
+/// use arcbox_vz::{SharedDirectory, SingleDirectoryShare};
+///
+/// let device = vm.directory_sharing_devices().remove(0);
+/// let share = SingleDirectoryShare::new(SharedDirectory::new("/tmp/other", true)?);
+/// device.set_share(Some(share.into()))?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct VirtioFileSystemDevice {
+    handle: crate::vm::DeviceHandle,
+}
+
+impl VirtioFileSystemDevice {
+    pub(crate) fn new(handle: crate::vm::DeviceHandle) -> Self {
+        Self { handle }
+    }
+
+    /// The tag the guest mounts (`tag`).
+    pub fn tag(&self) -> String {
+        self.handle
+            .with(|device| runtime_tag_raw(device).map(|t| foundation::string_from(&t)))
+            .unwrap_or_default()
+    }
+
+    /// Whether a share is attached (`share` is not nil).
+    pub fn has_share(&self) -> bool {
+        self.handle.with(|device| runtime_share_raw(device).is_some())
+    }
+
+    /// Swaps the shared directory while the virtual machine runs (`setShare:`), or
+    /// detaches it with `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::InvalidArgument`] for a Rosetta share, which the framework refuses
+    /// at run time (it raises): configure Rosetta before starting.
+    pub fn set_share(&self, share: Option<DirectoryShare>) -> Result<(), VZError> {
+        #[cfg(target_arch = "aarch64")]
+        if matches!(share, Some(DirectoryShare::Rosetta(_))) {
+            return Err(VZError::invalid_argument(
+                "directory share",
+                "a Rosetta share cannot be set on a running virtiofs device; set it in the configuration before starting",
+            ));
+        }
+        let share = share.map(|s| s.as_object().clone());
+        self.handle.with(move |device| runtime_set_share_raw(device, share.as_ref()));
+        Ok(())
+    }
+}

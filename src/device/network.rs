@@ -731,3 +731,48 @@ impl VirtioNetworkDeviceConfiguration {
         MACAddress::from_object(obj)
     }
 }
+
+objc_methods! {
+    fn runtime_attachment_raw(device: &Id) -> Option<Id> = "attachment";
+    fn runtime_set_attachment_raw(device: &Id, attachment: Option<&Id>) = "setAttachment:";
+}
+
+/// `VZNetworkDevice` (macOS 12): a network device of a running virtual machine, from
+/// [`VirtualMachine::network_devices`](crate::VirtualMachine::network_devices). Every
+/// call runs on the VM queue; the handle keeps the virtual machine alive.
+///
+/// ```no_run
+/// # fn demo(vm: arcbox_vz::VirtualMachine) {
+/// use arcbox_vz::NATNetworkDeviceAttachment;
+///
+/// let device = vm.network_devices().remove(0);
+/// device.set_attachment(Some(NATNetworkDeviceAttachment::new().into()));
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct NetworkDevice {
+    handle: crate::vm::DeviceHandle,
+}
+
+impl NetworkDevice {
+    pub(crate) fn new(handle: crate::vm::DeviceHandle) -> Self {
+        Self { handle }
+    }
+
+    /// Whether the device has an attachment (`attachment` is not nil). It becomes
+    /// nil when the attachment is disconnected, which
+    /// [`VmEvent::NetworkAttachmentDisconnected`](crate::VmEvent::NetworkAttachmentDisconnected)
+    /// reports.
+    pub fn has_attachment(&self) -> bool {
+        self.handle.with(|device| runtime_attachment_raw(device).is_some())
+    }
+
+    /// Swaps the attachment while the virtual machine runs (`setAttachment:`), or
+    /// disconnects the device with `None`. A failure to attach is reported as a
+    /// [`VmEvent::NetworkAttachmentDisconnected`](crate::VmEvent::NetworkAttachmentDisconnected).
+    pub fn set_attachment(&self, attachment: Option<NetworkDeviceAttachment>) {
+        let attachment = attachment.map(|a| a.as_object().clone());
+        self.handle
+            .with(move |device| runtime_set_attachment_raw(device, attachment.as_ref()));
+    }
+}

@@ -1,13 +1,24 @@
-//! The USB controller configuration: `VZXHCIControllerConfiguration` (macOS 15).
+//! USB (macOS 15): the `VZXHCIControllerConfiguration` controller configuration,
+//! the runtime `VZUSBController`, and hot-pluggable `VZUSBMassStorageDevice`s.
 //!
 //! See [Apple's documentation](https://developer.apple.com/documentation/virtualization/vzxhcicontrollerconfiguration).
 
-use crate::configuration::{AsObject, class_since};
+use crate::bridge;
+use crate::configuration::{AsObject, class_since, object_array};
+use crate::device::USBMassStorageDeviceConfiguration;
 use crate::error::VZError;
+use crate::ffi::block::{ErrorArg, RcBlock};
+use crate::ffi::foundation;
 use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
 
 objc_methods! {
     fn xhci_init(controller: Allocated) -> Option<Id> = "init";
+    fn set_usb_devices_raw(controller: &Id, devices: &Id) = "setUsbDevices:";
+    fn mass_storage_init(device: Allocated, configuration: &Id) -> Option<Id> =
+        "initWithConfiguration:";
+    fn attach_raw(controller: &Id, device: &Id, handler: &RcBlock) = "attachDevice:completionHandler:";
+    fn detach_raw(controller: &Id, device: &Id, handler: &RcBlock) = "detachDevice:completionHandler:";
+    fn controller_devices_raw(controller: &Id) -> Option<Id> = "usbDevices";
 }
 
 /// `VZXHCIControllerConfiguration` (macOS 15): a USB 3 (XHCI) controller, the bus
@@ -25,6 +36,7 @@ objc_methods! {
 #[derive(Debug)]
 pub struct XHCIControllerConfiguration {
     obj: Id,
+    usb_devices: Vec<USBMassStorageDeviceConfiguration>,
 }
 
 impl AsObject for XHCIControllerConfiguration {
@@ -49,6 +61,120 @@ impl XHCIControllerConfiguration {
         let obj = autoreleasepool(|| xhci_init(class.alloc())).ok_or(VZError::ClassNotFound {
             class: "VZXHCIControllerConfiguration",
         })?;
-        Ok(Self { obj })
+        Ok(Self {
+            obj,
+            usb_devices: Vec::new(),
+        })
+    }
+
+    /// Sets the USB devices present at start (`setUsbDevices:`). Devices can also be
+    /// attached and detached while the virtual machine runs, with
+    /// [`USBController::attach`].
+    pub fn set_usb_devices(&mut self, devices: Vec<USBMassStorageDeviceConfiguration>) -> &mut Self {
+        autoreleasepool(|| set_usb_devices_raw(&self.obj, &object_array(&devices)));
+        self.usb_devices = devices;
+        self
+    }
+
+    /// The USB devices set with [`set_usb_devices`](Self::set_usb_devices).
+    pub fn usb_devices(&self) -> &[USBMassStorageDeviceConfiguration] {
+        &self.usb_devices
+    }
+}
+
+/// `VZUSBMassStorageDevice` (macOS 15): a USB disk to hot-plug into a running virtual
+/// machine with [`USBController::attach`].
+#[derive(Debug)]
+pub struct USBMassStorageDevice {
+    obj: Id,
+}
+
+impl USBMassStorageDevice {
+    /// A hot-pluggable disk from its configuration (`initWithConfiguration:`).
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::Unsupported`] before macOS 15.
+    pub fn new(configuration: USBMassStorageDeviceConfiguration) -> Result<Self, VZError> {
+        let class = class_since(class!("VZUSBMassStorageDevice"), "USB mass storage hot-plug", "15.0")?;
+        autoreleasepool(|| mass_storage_init(class.alloc(), configuration.as_object()))
+            .map(|obj| Self { obj })
+            .ok_or(VZError::ClassNotFound { class: "VZUSBMassStorageDevice" })
+    }
+}
+
+/// `VZUSBController` (macOS 15): the USB controller of a running virtual machine,
+/// from [`VirtualMachine::usb_controllers`](crate::VirtualMachine::usb_controllers).
+/// Every call runs on the VM queue; the handle keeps the virtual machine alive.
+///
+/// ```no_run
+/// # async fn demo(vm: arcbox_vz::VirtualMachine) -> Result<(), arcbox_vz::VZError> {
+/// use arcbox_vz::*;
+///
+/// let controller = vm.usb_controllers().remove(0);
+/// let disk = DiskImageStorageDeviceAttachment::new("/tmp/usb.img", true)?;
+/// let device = USBMassStorageDevice::new(USBMassStorageDeviceConfiguration::new(disk)?)?;
+/// controller.attach(&device).await?;
+/// controller.detach(&device).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct USBController {
+    handle: crate::vm::DeviceHandle,
+}
+
+impl USBController {
+    pub(crate) fn new(handle: crate::vm::DeviceHandle) -> Self {
+        Self { handle }
+    }
+
+    /// How many USB devices are attached (`usbDevices`).
+    pub fn usb_device_count(&self) -> usize {
+        self.handle
+            .with(|controller| controller_devices_raw(controller).map(|d| foundation::array_items(&d).len()))
+            .unwrap_or(0)
+    }
+
+    /// Hot-plugs `device` (`attachDevice:completionHandler:`).
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::Framework`] with `VZErrorDeviceAlreadyAttached` (30002) or
+    /// `VZErrorDeviceInitializationFailure` (30003).
+    pub async fn attach(&self, device: &USBMassStorageDevice) -> Result<(), VZError> {
+        self.hotplug(device, true).await
+    }
+
+    /// Unplugs `device` (`detachDevice:completionHandler:`).
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::Framework`] with `VZErrorDeviceNotFound` (30004) when it is not
+    /// attached.
+    pub async fn detach(&self, device: &USBMassStorageDevice) -> Result<(), VZError> {
+        self.hotplug(device, false).await
+    }
+
+    async fn hotplug(&self, device: &USBMassStorageDevice, attach: bool) -> Result<(), VZError> {
+        let (tx, rx) = bridge::channel::<Result<(), VZError>>();
+        let device = device.obj.clone();
+        self.handle.exec_async(move |controller| {
+            if tx.is_abandoned() {
+                return;
+            }
+            let handler = RcBlock::once::<ErrorArg, _>(move |error| {
+                let result = match error {
+                    None => Ok(()),
+                    Some(error) => Err(VZError::Framework(foundation::framework_error(&error))),
+                };
+                let _ = tx.complete(result);
+            });
+            if attach {
+                attach_raw(controller, &device, &handler);
+            } else {
+                detach_raw(controller, &device, &handler);
+            }
+        });
+        rx.await?
     }
 }

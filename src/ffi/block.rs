@@ -232,7 +232,8 @@ impl RcBlock {
         Self(NonNull::new(heap).expect("_Block_copy failed: out of memory"))
     }
 
-    /// The block pointer, for passing to Objective-C.
+    /// The block pointer, for the tests' C callers.
+    #[cfg(test)]
     pub(crate) fn as_ptr(&self) -> *mut c_void {
         self.0.as_ptr()
     }

@@ -67,9 +67,6 @@ type RawBool = i8;
 type RawBool = u8;
 
 impl Bool {
-    pub(crate) const YES: Self = Self::new(true);
-    pub(crate) const NO: Self = Self::new(false);
-
     #[allow(clippy::unnecessary_cast)] // a no-op cast on arm64, where RawBool is bool
     pub(crate) const fn new(value: bool) -> Self {
         #[cfg(all(target_vendor = "apple", target_arch = "aarch64"))]
@@ -378,10 +375,6 @@ impl Id {
 
     pub(crate) fn as_ptr(&self) -> *mut Object {
         self.0.as_ptr()
-    }
-
-    pub(crate) fn as_nonnull(&self) -> NonNull<Object> {
-        self.0
     }
 
     /// Whether `sel` is implemented by this object (`-respondsToSelector:`).

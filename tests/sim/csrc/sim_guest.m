@@ -57,18 +57,16 @@ static void default_echo_ports(void)
     free(copy);
 }
 
-static void write_all(int fd, const char *buf, size_t len)
+/* Guest output goes through the attachment, as the framework would write it. */
+static void write_all(id console, const char *buf, size_t len)
 {
-    while (fd >= 0 && len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return; /* the host closed its end: a real console drops output too */
-        buf += n;
-        len -= (size_t)n;
-    }
+    if (console == nil || len == 0) return;
+    void *pool = objc_autoreleasePoolPush();
+    [console sim_writeGuestOutput:[NSData dataWithBytes:buf length:len]];
+    objc_autoreleasePoolPop(pool);
 }
 
-static void write_str(int fd, const char *s) { write_all(fd, s, strlen(s)); }
+static void write_str(id console, const char *s) { write_all(console, s, strlen(s)); }
 
 static void power_off_on_queue(void *ctx)
 {
@@ -83,7 +81,7 @@ static void power_off_on_queue(void *ctx)
 {
     if ((self = [super init]) == nil) return nil;
     _machine = machine;
-    _consoleIn = _consoleOut = _serialFile = -1;
+    _consoleIn = -1;
     _halted = 1;
     pthread_mutex_init(&_lock, NULL);
     pthread_cond_init(&_cond, NULL);
@@ -123,23 +121,23 @@ static void *console_thread(void *arg)
         for (ssize_t i = 0; i < n; i++) {
             char c = buf[i];
             if (c != '\r' && c != '\n') {
-                write_all(_consoleOut, &c, 1);
+                write_all(_console, &c, 1);
                 if (len < sizeof line - 1) line[len++] = c;
                 continue;
             }
-            write_str(_consoleOut, "\r\n");
+            write_str(_console, "\r\n");
             line[len] = '\0';
             if (strcmp(line, "poweroff") == 0) {
-                write_str(_consoleOut, "[   42.000000] reboot: Power down\r\n");
+                write_str(_console, "[   42.000000] reboot: Power down\r\n");
                 dispatch_async_f([_machine sim_queue], [_machine retain], power_off_on_queue);
                 return;
             }
             if (len > 0) {
-                write_str(_consoleOut, "sh: ");
-                write_all(_consoleOut, line, len);
-                write_str(_consoleOut, ": not found\r\n");
+                write_str(_console, "sh: ");
+                write_all(_console, line, len);
+                write_str(_console, ": not found\r\n");
             }
-            write_str(_consoleOut, "# ");
+            write_str(_console, "# ");
             len = 0;
         }
     }
@@ -152,15 +150,10 @@ static void *console_thread(void *arg)
     _paused = 0;
     NSArray *ports = [[_machine sim_configuration] serialPorts];
     id attachment = [ports count] ? (id)[(VZSerialPortConfiguration *)[ports objectAtIndex:0] attachment] : nil;
+    _console = [attachment retain];
     if ([attachment isKindOfClass:NSClassFromString(@"VZFileHandleSerialPortAttachment")]) {
-        NSFileHandle *out = [attachment fileHandleForWriting];
         NSFileHandle *in = [attachment fileHandleForReading];
-        _consoleOut = out ? [out fileDescriptor] : -1;
         _consoleIn = in ? [in fileDescriptor] : -1;
-    } else if ([attachment isKindOfClass:NSClassFromString(@"VZFileSerialPortAttachment")]) {
-        int flags = O_WRONLY | O_CREAT | O_CLOEXEC | ([attachment append] ? O_APPEND : O_TRUNC);
-        _serialFile = open([[[attachment URL] path] fileSystemRepresentation], flags, 0644);
-        _consoleOut = _serialFile;
     }
     id bootLoader = [[_machine sim_configuration] bootLoader];
     NSString *cmdline = [bootLoader respondsToSelector:@selector(commandLine)] ? [bootLoader commandLine] : @"";
@@ -171,7 +164,7 @@ static void *console_thread(void *arg)
          "[    0.120000] printk: console [hvc0] enabled\r\n"
          "Welcome to the arcbox-vz simulator. Type 'poweroff' to shut down.\r\n# ",
         cmdline];
-    write_str(_consoleOut, [banner UTF8String]);
+    write_str(_console, [banner UTF8String]);
     if (_consoleIn >= 0) {
         if (pthread_create(&_consoleThread, NULL, console_thread, self) != 0)
             sim_fatal("cannot start the guest console thread");
@@ -193,8 +186,9 @@ static void *console_thread(void *arg)
     pthread_mutex_lock(&_lock);
     while (_liveConnections > 0) pthread_cond_wait(&_cond, &_lock);
     pthread_mutex_unlock(&_lock);
-    if (_serialFile >= 0) close(_serialFile);
-    _serialFile = _consoleIn = _consoleOut = -1;
+    [_console release];
+    _console = nil;
+    _consoleIn = -1;
 }
 
 - (void)setPaused:(BOOL)paused { _paused = paused; }

@@ -249,7 +249,8 @@ enum {
 @interface SimGuest : SimObject
 {
     VZVirtualMachine *_machine; /* unretained: the VM owns its guest */
-    int _consoleIn, _consoleOut, _serialFile;
+    int _consoleIn;
+    id _console; /* the first serial port's attachment, while booted */
     pthread_t _consoleThread;
     BOOL _hasConsoleThread;
     volatile int _halted, _paused;

@@ -463,7 +463,17 @@ struct hook_call {
     VZVirtualMachine *vm;
     long arg;
     long result;
+    dispatch_function_t fn;
 };
+
+/* dispatch_sync work items get no autorelease pool (as in libdispatch): add one. */
+static void hook_in_pool(void *ctx)
+{
+    struct hook_call *c = ctx;
+    void *pool = objc_autoreleasePoolPush();
+    c->fn(c);
+    objc_autoreleasePoolPop(pool);
+}
 
 static void crash_on_queue(void *ctx)
 {
@@ -495,8 +505,8 @@ static long on_last_running(dispatch_function_t fn, long arg)
 {
     VZVirtualMachine *vm = last_running();
     if (vm == nil) return -1;
-    struct hook_call call = { vm, arg, 0 };
-    dispatch_sync_f([vm sim_queue], &call, fn);
+    struct hook_call call = { vm, arg, 0, fn };
+    dispatch_sync_f([vm sim_queue], &call, hook_in_pool);
     /* The VM may be released here for the last time: do that on its queue too. */
     dispatch_async_f([vm sim_queue], vm, (dispatch_function_t)objc_release);
     return call.result;
