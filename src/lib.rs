@@ -2,7 +2,6 @@
 //! Safe, async bindings to Apple's Virtualization.framework, with no dependencies
 //! besides `libc` and no executor of their own.
 #![deny(unsafe_code)]
-#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod bridge;
 pub mod configuration;

@@ -438,6 +438,13 @@ fn teardown(parts: Parts) {
 #[derive(Debug)]
 struct Machine(Option<Parts>);
 
+impl Machine {
+    /// The parts; only the teardown takes them, when the last handle is gone.
+    fn parts(&self) -> &Parts {
+        self.0.as_ref().expect("a virtual machine is torn down only after its last handle")
+    }
+}
+
 impl Drop for Machine {
     fn drop(&mut self) {
         // QueueBound drops us on the VM queue.
@@ -654,7 +661,7 @@ impl VirtualMachine {
 
     /// Runs `f` with the `VZVirtualMachine` on its queue.
     pub(crate) fn with_vm<R: Send>(&self, f: impl FnOnce(&Id) -> R + Send) -> R {
-        self.inner.machine.with(|m| f(&m.0.as_ref().expect("alive while a handle exists").vm))
+        self.inner.machine.with(|m| f(&m.parts().vm))
     }
 
     pub(crate) fn queue(&self) -> &Queue {
@@ -670,7 +677,7 @@ impl VirtualMachine {
                 return; // cancelled before it began
             }
             let machine = inner.machine.get_on_queue();
-            let vm = &machine.0.as_ref().expect("alive while a handle exists").vm;
+            let vm = &machine.parts().vm;
             if let Err(e) = op.check_available(vm) {
                 let _ = tx.complete(Err(e));
                 return;
@@ -845,7 +852,7 @@ impl VirtualMachine {
     #[cfg(target_arch = "aarch64")]
     fn validate_save_restore(&self) -> Result<(), VZError> {
         self.inner.machine.with(|m| {
-            let parts = m.0.as_ref().expect("alive while a handle exists");
+            let parts = m.parts();
             crate::configuration::method_since(
                 &parts.config,
                 sel!("validateSaveRestoreSupportWithError:"),
@@ -943,7 +950,7 @@ impl VirtualMachine {
         let inner = Arc::clone(&self.inner);
         self.queue().exec_async(move || {
             let machine = inner.machine.get_on_queue();
-            let vm = &machine.0.as_ref().expect("alive while a handle exists").vm;
+            let vm = &machine.parts().vm;
             let state = state_of(vm);
             let mut hub = inner.hub.lock();
             if matches!(state, VirtualMachineState::Stopped | VirtualMachineState::Error) {

@@ -368,7 +368,7 @@ fn bad_network_inputs_are_refused_before_the_framework_sees_them() {
             let socket = UnixDatagram::unbound().unwrap();
             socket.as_raw_fd()
         };
-        // SAFETY (test only): `closed` was just closed, which is the point; the check
+        // SAFETY: (test only) `closed` was just closed, which is the point; the check
         // only passes it to getsockopt, which answers EBADF.
         let closed_fd = unsafe { BorrowedFd::borrow_raw(closed) };
         let fds: Vec<(BorrowedFd<'_>, String)> = vec![

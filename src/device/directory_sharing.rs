@@ -89,6 +89,11 @@ pub struct SingleDirectoryShare {
 
 impl SingleDirectoryShare {
     /// A share of `directory` (`initWithDirectory:`).
+    ///
+    /// # Panics
+    ///
+    /// Only if the framework returns nil from this initializer, which it documents
+    /// no failure for (out of memory).
     pub fn new(directory: SharedDirectory) -> Self {
         // A SharedDirectory exists only where its class does (macOS 12), and so does
         // this class.
@@ -99,6 +104,10 @@ impl SingleDirectoryShare {
     }
 
     /// The shared directory (`directory`).
+    ///
+    /// # Panics
+    ///
+    /// Only if the framework breaks its non-null contract for `directory`.
     pub fn directory(&self) -> SharedDirectory {
         let obj = autoreleasepool(|| single_directory(&self.obj))
             .expect("-[VZSingleDirectoryShare directory] returned nil");

@@ -223,6 +223,10 @@ impl AsObject for VirtioConsoleDeviceSerialPortConfiguration {
 
 impl VirtioConsoleDeviceSerialPortConfiguration {
     /// A serial port connected to `attachment` (`init`, then `setAttachment:`).
+    ///
+    /// # Panics
+    ///
+    /// Only if the framework returns nil from `init` (out of memory).
     pub fn new(attachment: impl Into<SerialPortAttachment>) -> Self {
         let attachment = attachment.into();
         let class = base_class(class!("VZVirtioConsoleDeviceSerialPortConfiguration"));

@@ -232,8 +232,8 @@ impl RcBlock {
         Self(NonNull::new(heap).expect("_Block_copy failed: out of memory"))
     }
 
-    /// The block pointer, for the tests' C callers.
-    #[cfg(test)]
+    /// The block pointer, for the simulator tests' C callers.
+    #[cfg(all(test, arcbox_vz_sim))]
     pub(crate) fn as_ptr(&self) -> *mut c_void {
         self.0.as_ptr()
     }

@@ -86,7 +86,7 @@ impl Queue {
         extern "C" fn trampoline<F: FnOnce()>(context: *mut c_void) {
             // SAFETY: `context` is the Box leaked below, handed over exactly once.
             let f = unsafe { Box::from_raw(context.cast::<F>()) };
-            let _ = catch_unwind(AssertUnwindSafe(move || f()));
+            let _ = catch_unwind(AssertUnwindSafe(f));
         }
         let context = Box::into_raw(Box::new(f));
         // SAFETY: the queue is alive (we hold a reference) and retains itself while the

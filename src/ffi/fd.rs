@@ -18,7 +18,7 @@ pub(crate) fn socket_type(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
             libc::SOL_SOCKET,
             libc::SO_TYPE,
             (&raw mut socket_type).cast::<libc::c_void>(),
-            &mut len,
+            &raw mut len,
         )
     };
     if rc == 0 {
@@ -38,7 +38,7 @@ pub(crate) fn is_connected(fd: BorrowedFd<'_>) -> io::Result<bool> {
         libc::getpeername(
             fd.as_raw_fd(),
             addr.as_mut_ptr().cast::<libc::sockaddr>(),
-            &mut len,
+            &raw mut len,
         )
     };
     if rc == 0 {

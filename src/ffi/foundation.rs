@@ -271,7 +271,7 @@ pub(crate) struct ErrorSlot(*mut Object);
 impl IntoArg for &mut ErrorSlot {
     type Raw = *mut *mut Object;
     fn into_arg(self) -> *mut *mut Object {
-        &mut self.0
+        &raw mut self.0
     }
 }
 

@@ -513,11 +513,11 @@ macro_rules! message_args {
                 sel: Sel,
                 ($($arg,)*): Self,
             ) -> R {
+                type Imp<R $(, $arg)*> = unsafe extern "C-unwind" fn(*mut Object, Sel $(, $arg)*) -> R;
                 // SAFETY: objc_msgSend has no prototype of its own; it jumps to the
                 // method with the caller's registers untouched, so calling it through
                 // the method's exact non-variadic signature is its documented use.
-                let imp: unsafe extern "C-unwind" fn(*mut Object, Sel $(, $arg)*) -> R =
-                    unsafe { core::mem::transmute(imp) };
+                let imp = unsafe { core::mem::transmute::<unsafe extern "C-unwind" fn(), Imp<R $(, $arg)*>>(imp) };
                 // SAFETY: the caller guarantees the method has this signature.
                 unsafe { imp(receiver, sel $(, $arg)*) }
             }

@@ -449,7 +449,7 @@ fn clang_blocks_invoked_from_rust() {
         let mut total: core::ffi::c_long = 0;
         // SAFETY: the helper returns a heap `long (^)(long)` capturing `&mut total`,
         // which outlives it.
-        let block = unsafe { sim::raw::sim_make_adder_block(&mut total, 100) };
+        let block = unsafe { sim::raw::sim_make_adder_block(&raw mut total, 100) };
         assert_eq!(sim::live_blocks(), 1);
         #[repr(C)]
         struct Header {

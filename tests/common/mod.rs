@@ -1,16 +1,16 @@
 //! Helpers shared by the simulator test suites.
 #![allow(dead_code)] // each test binary uses a different subset
 
-pub use arcbox_vz_sim as sim;
+pub(crate) use arcbox_vz_sim as sim;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A directory under the system temp dir, removed on drop.
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    pub fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "arcbox-vz-{name}-{}-{}",
@@ -21,19 +21,19 @@ impl TempDir {
         Self(dir)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 
     /// Writes a file with `contents` and returns its path.
-    pub fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
+    pub(crate) fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
         let path = self.0.join(name);
         std::fs::write(&path, contents).unwrap();
         path
     }
 
     /// A stand-in for an uncompressed kernel (an ELF header; the simulator never runs it).
-    pub fn kernel(&self) -> PathBuf {
+    pub(crate) fn kernel(&self) -> PathBuf {
         self.file("vmlinux", b"\x7fELF\x02\x01\x01\0fake kernel for the simulator")
     }
 }
@@ -45,17 +45,17 @@ impl Drop for TempDir {
 }
 
 /// Open file descriptors of this process.
-pub fn open_fds() -> usize {
+pub(crate) fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 /// Threads of this process.
-pub fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
 
 /// A whole executor in a few lines: poll on this thread, park until woken.
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
     use std::sync::Arc;
     use std::task::{Context, Poll, Wake, Waker};
     struct Unpark(std::thread::Thread);
@@ -77,7 +77,7 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 
 /// A minimal bootable configuration: 2 CPUs, 512 MiB, a kernel, a vsock device and a
 /// serial console on `/dev/null`.
-pub fn vm_config(dir: &TempDir) -> arcbox_vz::VirtualMachineConfiguration {
+pub(crate) fn vm_config(dir: &TempDir) -> arcbox_vz::VirtualMachineConfiguration {
     let mut config = arcbox_vz::VirtualMachineConfiguration::new().unwrap();
     config
         .set_cpu_count(2)
