@@ -168,8 +168,8 @@ impl<T> Drop for Completion<T> {
 pub(crate) mod tests {
     //! Runs under Miri: `cargo +nightly miri test --lib bridge::tests`.
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::ptr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::Wake;
     use std::thread;
 
@@ -225,7 +225,10 @@ pub(crate) mod tests {
         assert!(poll_once(&mut rx, &waker).is_pending());
         tx.complete("done").unwrap();
         assert_eq!(counting.wakes(), 1);
-        assert!(matches!(poll_once(&mut rx, &waker), Poll::Ready(Ok("done"))));
+        assert!(matches!(
+            poll_once(&mut rx, &waker),
+            Poll::Ready(Ok("done"))
+        ));
     }
 
     #[test]
@@ -270,7 +273,11 @@ pub(crate) mod tests {
             assert!(poll_once(&mut rx, &waker).is_pending());
         }
         // ORDERING: see clone_counting_waker.
-        assert_eq!(CLONES.load(Ordering::Relaxed), 1, "cloned for the first poll only");
+        assert_eq!(
+            CLONES.load(Ordering::Relaxed),
+            1,
+            "cloned for the first poll only"
+        );
     }
 
     #[test]
@@ -304,7 +311,8 @@ pub(crate) mod tests {
     fn delivered_but_untaken_value_is_dropped_with_the_future() {
         let drops = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = channel();
-        tx.complete(Payload(Arc::clone(&drops))).unwrap_or_else(|_| panic!("refused"));
+        tx.complete(Payload(Arc::clone(&drops)))
+            .unwrap_or_else(|_| panic!("refused"));
         assert_eq!(drops.load(Ordering::SeqCst), 0);
         drop(rx);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
@@ -329,7 +337,10 @@ pub(crate) mod tests {
                 }
                 _ => {
                     sender.join().unwrap();
-                    assert!(matches!(poll_once(&mut rx, Waker::noop()), Poll::Ready(Ok(_))));
+                    assert!(matches!(
+                        poll_once(&mut rx, Waker::noop()),
+                        Poll::Ready(Ok(_))
+                    ));
                     continue;
                 }
             }
@@ -421,7 +432,9 @@ mod executor_tests {
 
     #[test]
     fn tokio_current_thread() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         assert_eq!(rt.block_on(send_later(5)).unwrap(), 5);
     }
 }

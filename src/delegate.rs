@@ -74,7 +74,8 @@ unsafe fn dealloc_with_state<T>(this: *mut Object) {
 
 /// A new instance of `class` carrying `state`.
 fn instantiate<T>(class: ClassRef, state: Arc<T>) -> Id {
-    let object = autoreleasepool(|| object_init(class.alloc())).expect("init of a plain NSObject subclass");
+    let object =
+        autoreleasepool(|| object_init(class.alloc())).expect("init of a plain NSObject subclass");
     set_pointer_ivar(&object, STATE_IVAR, Arc::into_raw(state).cast::<c_void>());
     object
 }
@@ -104,7 +105,12 @@ extern "C" fn guest_did_stop(this: *mut Object, _cmd: Sel, _vm: *mut Object) {
     hub.record_stop(StopReason::GuestStopped);
 }
 
-extern "C" fn did_stop_with_error(this: *mut Object, _cmd: Sel, _vm: *mut Object, error: *mut Object) {
+extern "C" fn did_stop_with_error(
+    this: *mut Object,
+    _cmd: Sel,
+    _vm: *mut Object,
+    error: *mut Object,
+) {
     // SAFETY: as in guest_did_stop.
     let hub = unsafe { state::<EventHub>(this) };
     // SAFETY: the framework passes a live NSError for the duration of the call.
@@ -142,7 +148,10 @@ extern "C" fn network_disconnected(
             || crate::error::FrameworkError::new("arcbox-vz", 0, "disconnected"),
             |e| foundation::framework_error(&e),
         );
-        hub.emit(VmEvent::NetworkAttachmentDisconnected { device_index, error });
+        hub.emit(VmEvent::NetworkAttachmentDisconnected {
+            device_index,
+            error,
+        });
     });
 }
 
@@ -158,7 +167,9 @@ extern "C" fn observe_state(
     let hub = unsafe { state::<EventHub>(this) };
     // SAFETY: KVO passes the observed VM, alive for the call; the framework changes
     // `state` on the VM queue, so the notification (synchronous) arrives there too.
-    let Some(vm) = (unsafe { Id::retain(object) }) else { return };
+    let Some(vm) = (unsafe { Id::retain(object) }) else {
+        return;
+    };
     let state = VirtualMachineState::from_raw(autoreleasepool(|| state_of_vm(&vm)));
     hub.state_changed(state);
 }
@@ -176,7 +187,11 @@ pub(crate) fn vm_delegate(hub: Arc<EventHub>) -> Id {
             "VirtualMachineDelegate",
             c"VZVirtualMachineDelegate",
             &[
-                (sel!("guestDidStopVirtualMachine:"), guest_did_stop as *const c_void, c"v24@0:8@16"),
+                (
+                    sel!("guestDidStopVirtualMachine:"),
+                    guest_did_stop as *const c_void,
+                    c"v24@0:8@16",
+                ),
                 (
                     sel!("virtualMachine:didStopWithError:"),
                     did_stop_with_error as *const c_void,
@@ -192,7 +207,11 @@ pub(crate) fn vm_delegate(hub: Arc<EventHub>) -> Id {
                     observe_state as *const c_void,
                     c"v48@0:8@16@24@32^v40",
                 ),
-                (sel!("dealloc"), vm_delegate_dealloc as *const c_void, c"v16@0:8"),
+                (
+                    sel!("dealloc"),
+                    vm_delegate_dealloc as *const c_void,
+                    c"v16@0:8",
+                ),
             ],
         )
     });
@@ -242,7 +261,11 @@ pub(crate) fn listener_delegate(shared: Arc<ListenerShared>) -> Id {
                     should_accept as *const c_void,
                     SHOULD_ACCEPT_TYPES,
                 ),
-                (sel!("dealloc"), listener_delegate_dealloc as *const c_void, c"v16@0:8"),
+                (
+                    sel!("dealloc"),
+                    listener_delegate_dealloc as *const c_void,
+                    c"v16@0:8",
+                ),
             ],
         )
     });

@@ -163,7 +163,11 @@ impl FrameworkError {
 
 impl fmt::Display for FrameworkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({} code {})", self.description, self.domain, self.code)?;
+        write!(
+            f,
+            "{} ({} code {})",
+            self.description, self.domain, self.code
+        )?;
         match &self.failure_reason {
             Some(reason) if *reason != self.description => write!(f, ": {reason}"),
             _ => Ok(()),
@@ -186,7 +190,8 @@ mod tests {
             min_macos: "13.0",
         };
         assert!(e.to_string().contains("needs macOS 13.0"));
-        let mut fe = FrameworkError::new("VZErrorDomain", 2, "Invalid virtual machine configuration.");
+        let mut fe =
+            FrameworkError::new("VZErrorDomain", 2, "Invalid virtual machine configuration.");
         fe.failure_reason = Some("The memory size is too small.".into());
         assert!(fe.is_vz(2));
         assert_eq!(
@@ -198,7 +203,10 @@ mod tests {
             operation: "pause",
             state: VirtualMachineState::Stopped,
         };
-        assert_eq!(e.to_string(), "cannot pause a virtual machine that is stopped");
+        assert_eq!(
+            e.to_string(),
+            "cannot pause a virtual machine that is stopped"
+        );
     }
 
     #[test]

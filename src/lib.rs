@@ -18,4 +18,6 @@ pub use configuration::*;
 pub use device::*;
 pub use error::{FrameworkError, VZError};
 pub use socket::{VirtioSocketDevice, VsockListener, VsockStream};
-pub use vm::{StartOptions, StopReason, VirtualMachine, VirtualMachineState, VmEvent, VmEvents, is_supported};
+pub use vm::{
+    StartOptions, StopReason, VirtualMachine, VirtualMachineState, VmEvent, VmEvents, is_supported,
+};

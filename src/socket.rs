@@ -121,7 +121,9 @@ impl VirtioSocketDevice {
         if !self.vm.listened_ports().lock().insert(port) {
             return Err(VZError::invalid_argument(
                 "vsock port",
-                format!("port {port} already has a listener on this virtual machine; close it first"),
+                format!(
+                    "port {port} already has a listener on this virtual machine; close it first"
+                ),
             ));
         }
         let shared = Arc::new(ListenerShared::default());
@@ -129,7 +131,9 @@ impl VirtioSocketDevice {
         let class = base_class(class!("VZVirtioSocketListener"));
         let Some(listener) = autoreleasepool(|| listener_init(class.alloc())) else {
             self.vm.listened_ports().lock().remove(&port);
-            return Err(VZError::ClassNotFound { class: "VZVirtioSocketListener" });
+            return Err(VZError::ClassNotFound {
+                class: "VZVirtioSocketListener",
+            });
         };
         let device = Arc::clone(&self.device);
         let objects = self.vm.queue().exec_sync(move || {
@@ -342,7 +346,10 @@ impl ListenerShared {
         let (wakers, pending) = {
             let mut state = self.lock();
             state.closed = true;
-            (std::mem::take(&mut state.wakers), std::mem::take(&mut state.pending))
+            (
+                std::mem::take(&mut state.wakers),
+                std::mem::take(&mut state.pending),
+            )
         };
         // Connections that were never accepted are closed with the listener.
         drop(pending);

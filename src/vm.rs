@@ -104,7 +104,6 @@ use std::task::{Context, Poll, Waker};
 
 use crate::bridge::{self, Completer, Completion};
 use crate::configuration::base_class;
-use crate::socket::{ListenedPorts, VirtioSocketDevice};
 use crate::error::{FrameworkError, VZError};
 use crate::ffi::block::{ErrorArg, RcBlock};
 use crate::ffi::dispatch::{Queue, QueueBound};
@@ -112,6 +111,7 @@ use crate::ffi::foundation::{self, with_error};
 use crate::ffi::runtime::{
     Allocated, ClassRef, Id, NullPtr, autoreleasepool, class, objc_methods, sel,
 };
+use crate::socket::{ListenedPorts, VirtioSocketDevice};
 
 objc_methods! {
     fn vm_init(vm: Allocated, config: &Id, queue: &Queue) -> Option<Id> =
@@ -414,7 +414,10 @@ impl Parts {
 /// as soon as it settles, and only then is everything released.
 fn teardown(parts: Parts) {
     let state = state_of(&parts.vm);
-    if matches!(state, VirtualMachineState::Stopped | VirtualMachineState::Error) {
+    if matches!(
+        state,
+        VirtualMachineState::Stopped | VirtualMachineState::Error
+    ) {
         return parts.finish();
     }
     if !is_stable(state) {
@@ -441,7 +444,9 @@ struct Machine(Option<Parts>);
 impl Machine {
     /// The parts; only the teardown takes them, when the last handle is gone.
     fn parts(&self) -> &Parts {
-        self.0.as_ref().expect("a virtual machine is torn down only after its last handle")
+        self.0
+            .as_ref()
+            .expect("a virtual machine is torn down only after its last handle")
     }
 }
 
@@ -601,7 +606,9 @@ impl StartOptions {
         )?;
         autoreleasepool(|| start_options_init(class.alloc()))
             .map(|obj| Self { obj })
-            .ok_or(VZError::ClassNotFound { class: "VZVirtualMachineStartOptions" })
+            .ok_or(VZError::ClassNotFound {
+                class: "VZVirtualMachineStartOptions",
+            })
     }
 
     /// Options for a macOS guest that boot into macOS Recovery
@@ -617,8 +624,11 @@ impl StartOptions {
             "macOS start options",
             "13.0",
         )?;
-        let obj = autoreleasepool(|| start_options_init(class.alloc()))
-            .ok_or(VZError::ClassNotFound { class: "VZMacOSVirtualMachineStartOptions" })?;
+        let obj = autoreleasepool(|| start_options_init(class.alloc())).ok_or(
+            VZError::ClassNotFound {
+                class: "VZMacOSVirtualMachineStartOptions",
+            },
+        )?;
         autoreleasepool(|| set_start_up_from_recovery_raw(&obj, true));
         Ok(Self { obj })
     }
@@ -637,11 +647,18 @@ impl VirtualMachine {
             let config = config_copy(&config).ok_or(VZError::ClassNotFound {
                 class: "VZVirtualMachineConfiguration",
             })?;
-            let vm = vm_init(class.alloc(), &config, &q)
-                .ok_or(VZError::ClassNotFound { class: "VZVirtualMachine" })?;
+            let vm = vm_init(class.alloc(), &config, &q).ok_or(VZError::ClassNotFound {
+                class: "VZVirtualMachine",
+            })?;
             let delegate = crate::delegate::vm_delegate(Arc::clone(&hub2));
             set_delegate_raw(&vm, Some(&delegate));
-            add_observer_raw(&vm, &delegate, &foundation::ns_string("state"), KVO_OPTION_NEW, NullPtr);
+            add_observer_raw(
+                &vm,
+                &delegate,
+                &foundation::ns_string("state"),
+                KVO_OPTION_NEW,
+                NullPtr,
+            );
             Ok(Machine(Some(Parts {
                 vm,
                 delegate,
@@ -953,7 +970,10 @@ impl VirtualMachine {
             let vm = &machine.parts().vm;
             let state = state_of(vm);
             let mut hub = inner.hub.lock();
-            if matches!(state, VirtualMachineState::Stopped | VirtualMachineState::Error) {
+            if matches!(
+                state,
+                VirtualMachineState::Stopped | VirtualMachineState::Error
+            ) {
                 let reason = hub.last_stop.clone().unwrap_or(StopReason::NeverStarted);
                 drop(hub);
                 let _ = tx.complete(reason);
@@ -965,7 +985,13 @@ impl VirtualMachine {
         // while we wait; fall back to the last reason if it ever is.
         match rx.await {
             Ok(reason) => reason,
-            Err(_) => self.inner.hub.lock().last_stop.clone().unwrap_or(StopReason::NeverStarted),
+            Err(_) => self
+                .inner
+                .hub
+                .lock()
+                .last_stop
+                .clone()
+                .unwrap_or(StopReason::NeverStarted),
         }
     }
 
@@ -992,10 +1018,13 @@ impl VirtualMachine {
     /// The virtiofs devices (`directorySharingDevices`, macOS 12), in configuration
     /// order.
     pub fn directory_sharing_devices(&self) -> Vec<crate::VirtioFileSystemDevice> {
-        self.devices(sel!("directorySharingDevices"), directory_sharing_devices_raw)
-            .into_iter()
-            .map(crate::VirtioFileSystemDevice::new)
-            .collect()
+        self.devices(
+            sel!("directorySharingDevices"),
+            directory_sharing_devices_raw,
+        )
+        .into_iter()
+        .map(crate::VirtioFileSystemDevice::new)
+        .collect()
     }
 
     /// The network devices (`networkDevices`, macOS 12), in configuration order.
@@ -1023,7 +1052,11 @@ impl VirtualMachine {
             .collect()
     }
 
-    fn devices(&self, property: crate::ffi::runtime::Sel, get: fn(&Id) -> Option<Id>) -> Vec<DeviceHandle> {
+    fn devices(
+        &self,
+        property: crate::ffi::runtime::Sel,
+        get: fn(&Id) -> Option<Id>,
+    ) -> Vec<DeviceHandle> {
         self.device_objects(property, get)
             .into_iter()
             .map(|object| DeviceHandle {
@@ -1044,7 +1077,9 @@ impl VirtualMachine {
             if !vm.responds_to(property) {
                 return Vec::new();
             }
-            get(vm).map(|array| foundation::array_items(&array)).unwrap_or_default()
+            get(vm)
+                .map(|array| foundation::array_items(&array))
+                .unwrap_or_default()
         });
         objects
             .into_iter()
@@ -1052,7 +1087,6 @@ impl VirtualMachine {
             .collect()
     }
 }
-
 
 /// A runtime device (or one of its parts) of a virtual machine. It keeps the virtual
 /// machine alive, and every call hops onto the VM queue.

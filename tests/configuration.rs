@@ -48,7 +48,11 @@ fn configuration_round_trips_and_validates() {
         let dir = TempDir::new("config");
         let mut config = VirtualMachineConfiguration::new().unwrap();
         assert_eq!(config.cpu_count(), 1, "framework default");
-        assert_eq!(config.memory_size(), arcbox_vz::min_memory_size(), "framework default");
+        assert_eq!(
+            config.memory_size(),
+            arcbox_vz::min_memory_size(),
+            "framework default"
+        );
         config.set_cpu_count(4).set_memory_size(1024 * MIB);
         assert_eq!(config.cpu_count(), 4);
         assert_eq!(config.memory_size(), 1024 * MIB);
@@ -79,7 +83,10 @@ fn bad_cpu_and_memory_settings_name_what_to_change() {
         let (argument, reason) = invalid_argument(config.validate().unwrap_err());
         assert_eq!(argument, "memory size");
         assert!(reason.contains("multiple of 1 MiB"), "{reason}");
-        for memory in [arcbox_vz::min_memory_size() - MIB, arcbox_vz::max_memory_size() + MIB] {
+        for memory in [
+            arcbox_vz::min_memory_size() - MIB,
+            arcbox_vz::max_memory_size() + MIB,
+        ] {
             let mut config = minimal_config(&dir);
             config.set_memory_size(memory);
             let (argument, reason) = invalid_argument(config.validate().unwrap_err());
@@ -89,7 +96,10 @@ fn bad_cpu_and_memory_settings_name_what_to_change() {
         let config = VirtualMachineConfiguration::new().unwrap();
         let (argument, _) = invalid_argument(config.validate().unwrap_err());
         assert_eq!(argument, "boot loader");
-        assert!(matches!(config.build(), Err(VZError::InvalidArgument { .. })));
+        assert!(matches!(
+            config.build(),
+            Err(VZError::InvalidArgument { .. })
+        ));
     });
 }
 
@@ -127,8 +137,14 @@ fn bad_kernels_are_refused_before_the_framework_sees_them() {
         let cases: Vec<(std::path::PathBuf, &str)> = vec![
             (dir.path().join("missing"), "does not exist"),
             (dir.path().to_path_buf(), "is a directory"),
-            (dir.file("Image.gz", &[0x1f, 0x8b, 8, 0, 1, 2, 3, 4]), "gzip-compressed"),
-            (dir.file("Image.zst", &[0x28, 0xb5, 0x2f, 0xfd, 0]), "zstd-compressed"),
+            (
+                dir.file("Image.gz", &[0x1f, 0x8b, 8, 0, 1, 2, 3, 4]),
+                "gzip-compressed",
+            ),
+            (
+                dir.file("Image.zst", &[0x28, 0xb5, 0x2f, 0xfd, 0]),
+                "zstd-compressed",
+            ),
             (dir.file("vmlinuz.efi", b"MZ\0\0zimg\0\0gzip"), "EFI zboot"),
             (dir.file("empty", b""), "is empty"),
         ];
@@ -139,13 +155,24 @@ fn bad_kernels_are_refused_before_the_framework_sees_them() {
         }
         let (argument, reason) =
             invalid_argument(LinuxBootLoader::new(Path::new("/tmp/a\0b")).unwrap_err());
-        assert_eq!((argument, reason.contains("NUL")), ("kernel path", true), "{reason}");
+        assert_eq!(
+            (argument, reason.contains("NUL")),
+            ("kernel path", true),
+            "{reason}"
+        );
         let non_utf8 = Path::new(OsStr::from_bytes(b"/tmp/\xff"));
         let (argument, reason) = invalid_argument(LinuxBootLoader::new(non_utf8).unwrap_err());
-        assert_eq!((argument, reason.contains("UTF-8")), ("kernel path", true), "{reason}");
+        assert_eq!(
+            (argument, reason.contains("UTF-8")),
+            ("kernel path", true),
+            "{reason}"
+        );
 
         let mut boot = LinuxBootLoader::new(dir.kernel()).unwrap();
-        let (argument, _) = invalid_argument(boot.set_initial_ramdisk(dir.path().join("nope")).unwrap_err());
+        let (argument, _) = invalid_argument(
+            boot.set_initial_ramdisk(dir.path().join("nope"))
+                .unwrap_err(),
+        );
         assert_eq!(argument, "initial ramdisk path");
         let (argument, _) = invalid_argument(boot.set_command_line("console=hvc0\0").unwrap_err());
         assert_eq!(argument, "kernel command line");
@@ -161,7 +188,8 @@ fn efi_boot_loader_and_variable_store() {
         assert_eq!(store.path(), path);
         assert!(std::fs::metadata(&path).unwrap().len() > 0);
         // Creating again needs overwrite.
-        let (argument, reason) = invalid_argument(EFIVariableStore::create(&path, false).unwrap_err());
+        let (argument, reason) =
+            invalid_argument(EFIVariableStore::create(&path, false).unwrap_err());
         assert_eq!(argument, "EFI variable store path");
         assert!(reason.contains("already exists"), "{reason}");
         EFIVariableStore::create(&path, true).unwrap();
@@ -189,9 +217,14 @@ fn generic_platform_and_machine_identifier() {
         assert!(!data.is_empty());
         let rebuilt = GenericMachineIdentifier::from_data_representation(&data).unwrap();
         assert_eq!(rebuilt, id);
-        assert_ne!(GenericMachineIdentifier::new().unwrap(), id, "each new one is unique");
-        let (argument, _) =
-            invalid_argument(GenericMachineIdentifier::from_data_representation(b"garbage").unwrap_err());
+        assert_ne!(
+            GenericMachineIdentifier::new().unwrap(),
+            id,
+            "each new one is unique"
+        );
+        let (argument, _) = invalid_argument(
+            GenericMachineIdentifier::from_data_representation(b"garbage").unwrap_err(),
+        );
         assert_eq!(argument, "machine identifier data");
 
         let mut platform = GenericPlatform::new().unwrap();
@@ -202,7 +235,10 @@ fn generic_platform_and_machine_identifier() {
         assert!(!GenericPlatform::is_nested_virtualization_supported());
         assert!(matches!(
             platform.set_nested_virtualization_enabled(true),
-            Err(VZError::Unsupported { min_macos: "15.0", .. })
+            Err(VZError::Unsupported {
+                min_macos: "15.0",
+                ..
+            })
         ));
         platform.set_nested_virtualization_enabled(false).unwrap();
         assert!(!platform.is_nested_virtualization_enabled());
@@ -212,7 +248,9 @@ fn generic_platform_and_machine_identifier() {
 #[test]
 fn the_issue_snippet_runs_up_to_build() {
     sim::scenario(|| -> Result<(), VZError> {
-        use arcbox_vz::{SharedDirectory, SingleDirectoryShare, VirtioFileSystemDeviceConfiguration};
+        use arcbox_vz::{
+            SharedDirectory, SingleDirectoryShare, VirtioFileSystemDeviceConfiguration,
+        };
         let dir = TempDir::new("snippet");
         let mut config = VirtualMachineConfiguration::new()?;
         config.set_cpu_count(2).set_memory_size(512 * 1024 * 1024);
@@ -229,4 +267,3 @@ fn the_issue_snippet_runs_up_to_build() {
     })
     .unwrap();
 }
-

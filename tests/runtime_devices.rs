@@ -17,7 +17,9 @@ const MIB: u64 = 1024 * 1024;
 
 /// Reads from `stream` until `needle` shows up (or panics after a few seconds).
 fn read_until(stream: &mut UnixStream, needle: &str) -> String {
-    stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut seen = Vec::new();
     while Instant::now() < deadline {
@@ -32,7 +34,10 @@ fn read_until(stream: &mut UnixStream, needle: &str) -> String {
             return String::from_utf8_lossy(&seen).into_owned();
         }
     }
-    panic!("{needle:?} never came; got {:?}", String::from_utf8_lossy(&seen));
+    panic!(
+        "{needle:?} never came; got {:?}",
+        String::from_utf8_lossy(&seen)
+    );
 }
 
 #[test]
@@ -43,19 +48,26 @@ fn the_guest_banner_arrives_through_the_serial_port_and_poweroff_stops_it() {
         // and writes guest output to `guest_out`.
         let (mut host, guest_side) = UnixStream::pair().unwrap();
         let guest_in = guest_side.try_clone().unwrap();
-        let attachment = FileHandleSerialPortAttachment::new(Some(&guest_in), Some(&guest_side)).unwrap();
+        let attachment =
+            FileHandleSerialPortAttachment::new(Some(&guest_in), Some(&guest_side)).unwrap();
         drop((guest_in, guest_side)); // the attachment holds its own dups
         let mut config = vm_config(&dir);
         let mut boot = LinuxBootLoader::new(dir.kernel()).unwrap();
         boot.set_command_line("console=hvc0 quiet").unwrap();
-        config
-            .set_boot_loader(boot)
-            .set_serial_ports(vec![VirtioConsoleDeviceSerialPortConfiguration::new(attachment)]);
+        config.set_boot_loader(boot).set_serial_ports(vec![
+            VirtioConsoleDeviceSerialPortConfiguration::new(attachment),
+        ]);
         let vm = config.build().unwrap();
         block_on(vm.start()).unwrap();
         let banner = read_until(&mut host, "# ");
-        assert!(banner.contains("Linux version 6.6.0-arcbox-sim"), "{banner}");
-        assert!(banner.contains("Kernel command line: console=hvc0 quiet"), "{banner}");
+        assert!(
+            banner.contains("Linux version 6.6.0-arcbox-sim"),
+            "{banner}"
+        );
+        assert!(
+            banner.contains("Kernel command line: console=hvc0 quiet"),
+            "{banner}"
+        );
         host.write_all(b"uname\r").unwrap();
         read_until(&mut host, "uname: not found");
         host.write_all(b"poweroff\r").unwrap();
@@ -86,15 +98,26 @@ fn balloon_target_rounds_and_clamps() {
     sim::scenario(|| {
         let dir = TempDir::new("balloon");
         let mut config = vm_config(&dir);
-        config.set_memory_balloon_devices(vec![VirtioTraditionalMemoryBalloonDeviceConfiguration::new()]);
+        config.set_memory_balloon_devices(vec![
+            VirtioTraditionalMemoryBalloonDeviceConfiguration::new(),
+        ]);
         let vm = config.build().unwrap();
         block_on(vm.start()).unwrap();
         let balloon = vm.memory_balloon_devices().remove(0);
         assert_eq!(balloon.target_virtual_machine_memory_size(), 512 * MIB);
-        assert_eq!(balloon.set_target_virtual_machine_memory_size(256 * MIB + 12345), 256 * MIB);
+        assert_eq!(
+            balloon.set_target_virtual_machine_memory_size(256 * MIB + 12345),
+            256 * MIB
+        );
         assert_eq!(balloon.target_virtual_machine_memory_size(), 256 * MIB);
-        assert_eq!(balloon.set_target_virtual_machine_memory_size(1), arcbox_vz::min_memory_size());
-        assert_eq!(balloon.set_target_virtual_machine_memory_size(u64::MAX), 512 * MIB);
+        assert_eq!(
+            balloon.set_target_virtual_machine_memory_size(1),
+            arcbox_vz::min_memory_size()
+        );
+        assert_eq!(
+            balloon.set_target_virtual_machine_memory_size(u64::MAX),
+            512 * MIB
+        );
         // The handle keeps the VM alive after the VM handle is gone; still on the queue.
         drop(vm);
         assert_eq!(balloon.target_virtual_machine_memory_size(), 512 * MIB);
@@ -111,7 +134,9 @@ fn virtiofs_share_swap_at_run_time() {
         std::fs::create_dir_all(&second).unwrap();
         let mut config = vm_config(&dir);
         let share = SingleDirectoryShare::new(SharedDirectory::new(&first, false).unwrap());
-        config.set_directory_sharing_devices(vec![VirtioFileSystemDeviceConfiguration::new("data", share).unwrap()]);
+        config.set_directory_sharing_devices(vec![
+            VirtioFileSystemDeviceConfiguration::new("data", share).unwrap(),
+        ]);
         let vm = config.build().unwrap();
         block_on(vm.start()).unwrap();
         let device = vm.directory_sharing_devices().remove(0);
@@ -152,7 +177,10 @@ fn network_attachment_swap_and_disconnection_event() {
             }
         });
         match event {
-            Some(VmEvent::NetworkAttachmentDisconnected { device_index, error }) => {
+            Some(VmEvent::NetworkAttachmentDisconnected {
+                device_index,
+                error,
+            }) => {
                 assert_eq!(device_index, 1);
                 assert!(error.is_vz(7), "{error:?}");
             }
@@ -163,7 +191,11 @@ fn network_attachment_swap_and_disconnection_event() {
 
         // Reconnect with a file-handle attachment.
         let (ours, theirs) = std::os::unix::net::UnixDatagram::pair().unwrap();
-        devices[1].set_attachment(Some(FileHandleNetworkDeviceAttachment::new(&theirs).unwrap().into()));
+        devices[1].set_attachment(Some(
+            FileHandleNetworkDeviceAttachment::new(&theirs)
+                .unwrap()
+                .into(),
+        ));
         drop((ours, theirs));
         assert!(devices[1].has_attachment());
         devices[0].set_attachment(None);
@@ -192,7 +224,9 @@ fn console_ports_at_run_time() {
         assert_eq!(port.name().as_deref(), Some("org.example.agent"));
         assert!(!port.has_attachment());
         let log = dir.path().join("port1.log");
-        port.set_attachment(Some(FileSerialPortAttachment::new(&log, true).unwrap().into()));
+        port.set_attachment(Some(
+            FileSerialPortAttachment::new(&log, true).unwrap().into(),
+        ));
         assert!(port.has_attachment());
         port.set_attachment(None);
         assert!(!port.has_attachment());
@@ -212,7 +246,9 @@ fn usb_mass_storage_hot_plug() {
         let controller = vm.usb_controllers().remove(0);
         assert_eq!(controller.usb_device_count(), 0);
         let disk = DiskImageStorageDeviceAttachment::new(&image, true).unwrap();
-        let device = USBMassStorageDevice::new(USBMassStorageDeviceConfiguration::new(disk).unwrap()).unwrap();
+        let device =
+            USBMassStorageDevice::new(USBMassStorageDeviceConfiguration::new(disk).unwrap())
+                .unwrap();
         block_on(controller.attach(&device)).unwrap();
         assert_eq!(controller.usb_device_count(), 1);
         match block_on(controller.attach(&device)) {

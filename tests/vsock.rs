@@ -9,7 +9,7 @@ use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use arcbox_vz::{VZError, VirtualMachine, VirtioSocketDevice};
+use arcbox_vz::{VZError, VirtioSocketDevice, VirtualMachine};
 use common::{TempDir, block_on, sim, vm_config};
 
 const ECHO_PORT: u32 = 1024;
@@ -42,7 +42,9 @@ fn echo_of_one_mebibyte_is_byte_exact() {
         let (vm, device) = running_vm(&dir);
         let stream = block_on(device.connect(ECHO_PORT)).unwrap();
         assert_eq!(stream.destination_port(), ECHO_PORT);
-        let payload: Vec<u8> = (0..1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let payload: Vec<u8> = (0..1024 * 1024u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         let mut writer = stream.try_clone().unwrap();
         let to_send = payload.clone();
         let sender = std::thread::spawn(move || {
@@ -76,7 +78,10 @@ fn streams_are_cloexec_and_convert_for_reactors() {
         drop(unix);
         // And through tokio's reactor.
         let stream = block_on(device.connect(ECHO_PORT)).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
         rt.block_on(async {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let std_stream: std::os::unix::net::UnixStream = stream.into();
@@ -102,7 +107,10 @@ fn a_port_nobody_listens_on_is_connection_reset() {
         }
         stop(&vm);
         // And on a stopped virtual machine.
-        assert!(matches!(block_on(device.connect(ECHO_PORT)), Err(VZError::Io(_))));
+        assert!(matches!(
+            block_on(device.connect(ECHO_PORT)),
+            Err(VZError::Io(_))
+        ));
     });
 }
 
@@ -127,8 +135,16 @@ fn a_thousand_connects_and_closes_leave_the_fd_count_unchanged() {
         while open_sockets() != sockets && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert_eq!(open_sockets(), sockets, "socket descriptors after 1000 connections");
-        assert_eq!(common::open_fds(), fds, "all descriptors after 1000 connections");
+        assert_eq!(
+            open_sockets(),
+            sockets,
+            "socket descriptors after 1000 connections"
+        );
+        assert_eq!(
+            common::open_fds(),
+            fds,
+            "all descriptors after 1000 connections"
+        );
         println!("1000 connections: {sockets} sockets and {fds} fds before and after");
         stop(&vm);
     });
@@ -144,7 +160,10 @@ fn listener_accepts_guest_connections_and_close_ends_a_pending_accept() {
         // Listening twice on one port is refused (VZ would replace the first silently).
         assert!(matches!(
             device.listen(5000),
-            Err(VZError::InvalidArgument { argument: "vsock port", .. })
+            Err(VZError::InvalidArgument {
+                argument: "vsock port",
+                ..
+            })
         ));
         // Nobody listens on 5001: the guest's connect is refused.
         assert!(sim::guest::connect(5001).is_none());
@@ -171,7 +190,10 @@ fn listener_accepts_guest_connections_and_close_ends_a_pending_accept() {
         let pending = std::thread::spawn(move || block_on(l2.accept()).is_none());
         std::thread::sleep(Duration::from_millis(30));
         listener.close();
-        assert!(pending.join().unwrap(), "the pending accept ended with None");
+        assert!(
+            pending.join().unwrap(),
+            "the pending accept ended with None"
+        );
         assert!(block_on(listener.accept()).is_none());
         let mut byte = [0u8; 1];
         assert_eq!((&unaccepted).read(&mut byte).unwrap(), 0, "closed: EOF");

@@ -95,7 +95,10 @@ fn kernel_format(head: &[u8]) -> KernelFormat {
 fn check_kernel(path: &Path) -> Result<(), VZError> {
     let mut head = [0u8; 8];
     let mut file = File::open(path).map_err(|e| {
-        VZError::invalid_argument("kernel path", format!("cannot read {}: {e}", path.display()))
+        VZError::invalid_argument(
+            "kernel path",
+            format!("cannot read {}: {e}", path.display()),
+        )
     })?;
     let n = file.read(&mut head).map_err(VZError::Io)?;
     if n == 0 {
@@ -153,8 +156,9 @@ impl LinuxBootLoader {
         let url = existing_file(kernel, "kernel path")?;
         check_kernel(kernel)?;
         let class = base_class(class!("VZLinuxBootLoader"));
-        let obj = autoreleasepool(|| linux_init(class.alloc(), &url))
-            .ok_or_else(|| VZError::invalid_argument("kernel path", "VZLinuxBootLoader refused it"))?;
+        let obj = autoreleasepool(|| linux_init(class.alloc(), &url)).ok_or_else(|| {
+            VZError::invalid_argument("kernel path", "VZLinuxBootLoader refused it")
+        })?;
         Ok(Self { obj })
     }
 
@@ -190,7 +194,11 @@ impl LinuxBootLoader {
 
     /// The kernel path (`kernelURL`), made absolute.
     pub fn kernel_path(&self) -> PathBuf {
-        autoreleasepool(|| kernel_url(&self.obj).map(|u| foundation::url_path(&u)).unwrap_or_default())
+        autoreleasepool(|| {
+            kernel_url(&self.obj)
+                .map(|u| foundation::url_path(&u))
+                .unwrap_or_default()
+        })
     }
 
     /// The initial ramdisk path (`initialRamdiskURL`), if any.
@@ -200,7 +208,11 @@ impl LinuxBootLoader {
 
     /// The kernel command line (`commandLine`); empty by default.
     pub fn command_line(&self) -> String {
-        autoreleasepool(|| command_line_raw(&self.obj).map(|s| foundation::string_from(&s)).unwrap_or_default())
+        autoreleasepool(|| {
+            command_line_raw(&self.obj)
+                .map(|s| foundation::string_from(&s))
+                .unwrap_or_default()
+        })
     }
 }
 
@@ -238,9 +250,10 @@ impl EFIVariableStore {
         }
         let url = foundation::file_url(path, "EFI variable store path")?;
         let options = if overwrite { ALLOW_OVERWRITE } else { 0 };
-        let obj = with_error("-[VZEFIVariableStore initCreatingVariableStoreAtURL:options:error:]", |error| {
-            store_create(class.alloc(), &url, options, error)
-        })
+        let obj = with_error(
+            "-[VZEFIVariableStore initCreatingVariableStoreAtURL:options:error:]",
+            |error| store_create(class.alloc(), &url, options, error),
+        )
         .map_err(VZError::Framework)?;
         Ok(Self { obj })
     }
@@ -276,7 +289,11 @@ impl EFIVariableStore {
 
     /// The store's file (`URL`).
     pub fn path(&self) -> PathBuf {
-        autoreleasepool(|| store_url(&self.obj).map(|u| foundation::url_path(&u)).unwrap_or_default())
+        autoreleasepool(|| {
+            store_url(&self.obj)
+                .map(|u| foundation::url_path(&u))
+                .unwrap_or_default()
+        })
     }
 }
 
@@ -296,8 +313,9 @@ impl EFIBootLoader {
     /// [`VZError::Unsupported`] before macOS 13.
     pub fn new(store: EFIVariableStore) -> Result<Self, VZError> {
         let class = class_since(class!("VZEFIBootLoader"), "EFI boot loader", "13.0")?;
-        let obj = autoreleasepool(|| efi_init(class.alloc()))
-            .ok_or(VZError::ClassNotFound { class: "VZEFIBootLoader" })?;
+        let obj = autoreleasepool(|| efi_init(class.alloc())).ok_or(VZError::ClassNotFound {
+            class: "VZEFIBootLoader",
+        })?;
         autoreleasepool(|| set_variable_store_raw(&obj, Some(&store.obj)));
         Ok(Self { obj, store })
     }
@@ -315,7 +333,10 @@ mod tests {
     #[test]
     fn recognizes_compressed_kernels() {
         assert_eq!(kernel_format(&[0x1f, 0x8b, 8, 0]), KernelFormat::Gzip);
-        assert_eq!(kernel_format(&[0x28, 0xb5, 0x2f, 0xfd, 0]), KernelFormat::Zstd);
+        assert_eq!(
+            kernel_format(&[0x28, 0xb5, 0x2f, 0xfd, 0]),
+            KernelFormat::Zstd
+        );
         assert_eq!(kernel_format(b"\xfd7zXZ\0\0\0"), KernelFormat::Xz);
         assert_eq!(kernel_format(b"MZ\0\0zimg"), KernelFormat::EfiZboot);
         // An uncompressed arm64 Image starts with a branch instruction, a bzImage with

@@ -44,7 +44,11 @@ impl AsObject for GenericPlatform {
 }
 
 fn identifier_class() -> Result<ClassRef, VZError> {
-    class_since(class!("VZGenericMachineIdentifier"), "generic machine identifier", "13.0")
+    class_since(
+        class!("VZGenericMachineIdentifier"),
+        "generic machine identifier",
+        "13.0",
+    )
 }
 
 impl GenericPlatform {
@@ -54,9 +58,15 @@ impl GenericPlatform {
     ///
     /// [`VZError::Unsupported`] before macOS 12.
     pub fn new() -> Result<Self, VZError> {
-        let class = class_since(class!("VZGenericPlatformConfiguration"), "generic platform", "12.0")?;
-        let obj = autoreleasepool(|| platform_init(class.alloc()))
-            .ok_or(VZError::ClassNotFound { class: "VZGenericPlatformConfiguration" })?;
+        let class = class_since(
+            class!("VZGenericPlatformConfiguration"),
+            "generic platform",
+            "12.0",
+        )?;
+        let obj =
+            autoreleasepool(|| platform_init(class.alloc())).ok_or(VZError::ClassNotFound {
+                class: "VZGenericPlatformConfiguration",
+            })?;
         Ok(Self { obj })
     }
 
@@ -66,10 +76,17 @@ impl GenericPlatform {
     ///
     /// [`VZError::Unsupported`] before macOS 13.
     pub fn machine_identifier(&self) -> Result<GenericMachineIdentifier, VZError> {
-        method_since(&self.obj, sel!("machineIdentifier"), "generic machine identifier", "13.0")?;
+        method_since(
+            &self.obj,
+            sel!("machineIdentifier"),
+            "generic machine identifier",
+            "13.0",
+        )?;
         autoreleasepool(|| machine_identifier_raw(&self.obj))
             .map(|obj| GenericMachineIdentifier { obj })
-            .ok_or(VZError::ClassNotFound { class: "VZGenericMachineIdentifier" })
+            .ok_or(VZError::ClassNotFound {
+                class: "VZGenericMachineIdentifier",
+            })
     }
 
     /// Sets the machine identifier (`setMachineIdentifier:`, macOS 13). Use the same
@@ -83,7 +100,12 @@ impl GenericPlatform {
         &mut self,
         identifier: &GenericMachineIdentifier,
     ) -> Result<&mut Self, VZError> {
-        method_since(&self.obj, sel!("setMachineIdentifier:"), "generic machine identifier", "13.0")?;
+        method_since(
+            &self.obj,
+            sel!("setMachineIdentifier:"),
+            "generic machine identifier",
+            "13.0",
+        )?;
         autoreleasepool(|| set_machine_identifier_raw(&self.obj, &identifier.obj));
         Ok(self)
     }
@@ -107,11 +129,20 @@ impl GenericPlatform {
     /// [`VZError::Unsupported`] when enabling it on a system where
     /// [`is_nested_virtualization_supported`](Self::is_nested_virtualization_supported)
     /// is false (before macOS 15, or hardware older than M3).
-    pub fn set_nested_virtualization_enabled(&mut self, enabled: bool) -> Result<&mut Self, VZError> {
+    pub fn set_nested_virtualization_enabled(
+        &mut self,
+        enabled: bool,
+    ) -> Result<&mut Self, VZError> {
         let feature = "nested virtualization";
-        if !self.obj.responds_to(sel!("setNestedVirtualizationEnabled:")) {
+        if !self
+            .obj
+            .responds_to(sel!("setNestedVirtualizationEnabled:"))
+        {
             return if enabled {
-                Err(VZError::Unsupported { feature, min_macos: "15.0" })
+                Err(VZError::Unsupported {
+                    feature,
+                    min_macos: "15.0",
+                })
             } else {
                 Ok(self)
             };
@@ -151,7 +182,9 @@ impl GenericMachineIdentifier {
         let class = identifier_class()?;
         autoreleasepool(|| identifier_init(class.alloc()))
             .map(|obj| Self { obj })
-            .ok_or(VZError::ClassNotFound { class: "VZGenericMachineIdentifier" })
+            .ok_or(VZError::ClassNotFound {
+                class: "VZGenericMachineIdentifier",
+            })
     }
 
     /// Rebuilds an identifier from [`data_representation`](Self::data_representation)
@@ -179,7 +212,11 @@ impl GenericMachineIdentifier {
     /// The bytes to store and later pass to
     /// [`from_data_representation`](Self::from_data_representation).
     pub fn data_representation(&self) -> Vec<u8> {
-        autoreleasepool(|| identifier_data(&self.obj).map(|d| foundation::data_to_vec(&d)).unwrap_or_default())
+        autoreleasepool(|| {
+            identifier_data(&self.obj)
+                .map(|d| foundation::data_to_vec(&d))
+                .unwrap_or_default()
+        })
     }
 }
 

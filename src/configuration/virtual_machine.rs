@@ -1,16 +1,13 @@
 //! `VZVirtualMachineConfiguration`: the top-level description of a virtual machine.
 
-use crate::configuration::{
-    AsObject, BootLoader, GenericPlatform, base_class, object_array,
-};
+use crate::configuration::{AsObject, BootLoader, GenericPlatform, base_class, object_array};
 use crate::device::{
-    StorageDeviceConfiguration,
-    USBKeyboardConfiguration, USBScreenCoordinatePointingDeviceConfiguration,
-    VirtioConsoleDeviceConfiguration, VirtioConsoleDeviceSerialPortConfiguration,
-    VirtioEntropyDeviceConfiguration, VirtioFileSystemDeviceConfiguration,
-    VirtioGraphicsDeviceConfiguration, VirtioNetworkDeviceConfiguration,
-    VirtioSocketDeviceConfiguration, VirtioTraditionalMemoryBalloonDeviceConfiguration,
-    XHCIControllerConfiguration,
+    StorageDeviceConfiguration, USBKeyboardConfiguration,
+    USBScreenCoordinatePointingDeviceConfiguration, VirtioConsoleDeviceConfiguration,
+    VirtioConsoleDeviceSerialPortConfiguration, VirtioEntropyDeviceConfiguration,
+    VirtioFileSystemDeviceConfiguration, VirtioGraphicsDeviceConfiguration,
+    VirtioNetworkDeviceConfiguration, VirtioSocketDeviceConfiguration,
+    VirtioTraditionalMemoryBalloonDeviceConfiguration, XHCIControllerConfiguration,
 };
 use crate::error::VZError;
 use crate::ffi::foundation::{self, with_error};
@@ -148,8 +145,9 @@ impl VirtualMachineConfiguration {
     ///
     /// Only if Virtualization.framework is unusable in this process.
     pub fn new() -> Result<Self, VZError> {
-        let obj = autoreleasepool(|| config_new(config_class()))
-            .ok_or(VZError::ClassNotFound { class: "VZVirtualMachineConfiguration" })?;
+        let obj = autoreleasepool(|| config_new(config_class())).ok_or(VZError::ClassNotFound {
+            class: "VZVirtualMachineConfiguration",
+        })?;
         Ok(Self {
             obj,
             boot_loader: None,
@@ -311,9 +309,10 @@ impl VirtualMachineConfiguration {
                 "the configuration has none; call set_boot_loader with a LinuxBootLoader or an EFIBootLoader",
             ));
         }
-        with_error("-[VZVirtualMachineConfiguration validateWithError:]", |error| {
-            validate_raw(&self.obj, error).then_some(())
-        })
+        with_error(
+            "-[VZVirtualMachineConfiguration validateWithError:]",
+            |error| validate_raw(&self.obj, error).then_some(()),
+        )
         .map_err(VZError::InvalidConfiguration)
     }
 

@@ -356,7 +356,8 @@ impl VirtioConsolePort {
 
     /// Whether the port has an attachment (`attachment` is not nil).
     pub fn has_attachment(&self) -> bool {
-        self.handle.with(|port| runtime_port_attachment_raw(port).is_some())
+        self.handle
+            .with(|port| runtime_port_attachment_raw(port).is_some())
     }
 
     /// Swaps the port's attachment while the virtual machine runs

@@ -884,7 +884,8 @@ impl VirtioFileSystemDevice {
 
     /// Whether a share is attached (`share` is not nil).
     pub fn has_share(&self) -> bool {
-        self.handle.with(|device| runtime_share_raw(device).is_some())
+        self.handle
+            .with(|device| runtime_share_raw(device).is_some())
     }
 
     /// Swaps the shared directory while the virtual machine runs (`setShare:`), or
@@ -903,7 +904,8 @@ impl VirtioFileSystemDevice {
             ));
         }
         let share = share.map(|s| s.as_object().clone());
-        self.handle.with(move |device| runtime_set_share_raw(device, share.as_ref()));
+        self.handle
+            .with(move |device| runtime_set_share_raw(device, share.as_ref()));
         Ok(())
     }
 }

@@ -13,8 +13,8 @@ use std::str::FromStr;
 
 use crate::configuration::{AsObject, base_class};
 use crate::error::VZError;
-use crate::ffi::{fd, foundation};
 use crate::ffi::runtime::{Allocated, ClassRef, Id, autoreleasepool, class, objc_methods, sel};
+use crate::ffi::{fd, foundation};
 
 objc_methods! {
     fn mac_init_with_string(mac: Allocated, string: &Id) -> Option<Id> = "initWithString:";
@@ -764,7 +764,8 @@ impl NetworkDevice {
     /// [`VmEvent::NetworkAttachmentDisconnected`](crate::VmEvent::NetworkAttachmentDisconnected)
     /// reports.
     pub fn has_attachment(&self) -> bool {
-        self.handle.with(|device| runtime_attachment_raw(device).is_some())
+        self.handle
+            .with(|device| runtime_attachment_raw(device).is_some())
     }
 
     /// Swaps the attachment while the virtual machine runs (`setAttachment:`), or

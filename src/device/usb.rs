@@ -70,7 +70,10 @@ impl XHCIControllerConfiguration {
     /// Sets the USB devices present at start (`setUsbDevices:`). Devices can also be
     /// attached and detached while the virtual machine runs, with
     /// [`USBController::attach`].
-    pub fn set_usb_devices(&mut self, devices: Vec<USBMassStorageDeviceConfiguration>) -> &mut Self {
+    pub fn set_usb_devices(
+        &mut self,
+        devices: Vec<USBMassStorageDeviceConfiguration>,
+    ) -> &mut Self {
         autoreleasepool(|| set_usb_devices_raw(&self.obj, &object_array(&devices)));
         self.usb_devices = devices;
         self
@@ -96,10 +99,16 @@ impl USBMassStorageDevice {
     ///
     /// [`VZError::Unsupported`] before macOS 15.
     pub fn new(configuration: USBMassStorageDeviceConfiguration) -> Result<Self, VZError> {
-        let class = class_since(class!("VZUSBMassStorageDevice"), "USB mass storage hot-plug", "15.0")?;
+        let class = class_since(
+            class!("VZUSBMassStorageDevice"),
+            "USB mass storage hot-plug",
+            "15.0",
+        )?;
         autoreleasepool(|| mass_storage_init(class.alloc(), configuration.as_object()))
             .map(|obj| Self { obj })
-            .ok_or(VZError::ClassNotFound { class: "VZUSBMassStorageDevice" })
+            .ok_or(VZError::ClassNotFound {
+                class: "VZUSBMassStorageDevice",
+            })
     }
 }
 
@@ -131,7 +140,9 @@ impl USBController {
     /// How many USB devices are attached (`usbDevices`).
     pub fn usb_device_count(&self) -> usize {
         self.handle
-            .with(|controller| controller_devices_raw(controller).map(|d| foundation::array_items(&d).len()))
+            .with(|controller| {
+                controller_devices_raw(controller).map(|d| foundation::array_items(&d).len())
+            })
             .unwrap_or(0)
     }
 

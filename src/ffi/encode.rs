@@ -261,12 +261,7 @@ mod checked {
     /// Panics when `-[class(receiver) sel]` does not exist or its types differ from
     /// the Rust signature. Checks each (class, selector) pair once.
     #[track_caller]
-    pub(crate) fn verify(
-        receiver: NonNull<Object>,
-        sel: Sel,
-        args: &[Encoding],
-        ret: Encoding,
-    ) {
+    pub(crate) fn verify(receiver: NonNull<Object>, sel: Sel, args: &[Encoding], ret: Encoding) {
         let class = raw::object_class(receiver);
         let key = (class.as_ptr() as usize, sel.as_ptr() as usize);
         {
@@ -305,7 +300,10 @@ mod tests {
     #[test]
     fn splits_apple_style_encodings() {
         assert_eq!(split_types("v24@0:8@16"), ["v", "@", ":", "@"]);
-        assert_eq!(split_types("B40@0:8@16@24@32"), ["B", "@", ":", "@", "@", "@"]);
+        assert_eq!(
+            split_types("B40@0:8@16@24@32"),
+            ["B", "@", ":", "@", "@", "@"]
+        );
         assert_eq!(split_types("c24@0:8^@16"), ["c", "@", ":", "^@"]);
         assert_eq!(split_types("r*16@0:8"), ["*", "@", ":"]);
         assert_eq!(split_types("v32@0:8@?16Q24"), ["v", "@", ":", "@?", "Q"]);
@@ -334,6 +332,9 @@ mod tests {
         assert!(wrong_count.contains("takes 1 argument"), "{wrong_count}");
         assert_eq!(mismatch("v24@0:8@?16", &[Block], Void), None);
         assert!(mismatch("v24@0:8@?16", &[Object], Void).is_some());
-        assert_eq!(mismatch("c32@0:8^@16q24", &[ErrorOut, Int64], Bool).is_none(), BOOL_CODE == "c");
+        assert_eq!(
+            mismatch("c32@0:8^@16q24", &[ErrorOut, Int64], Bool).is_none(),
+            BOOL_CODE == "c"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::runtime::{
-    ClassRef, Id, IntoArg, Object, Receiver, autoreleasepool, class, objc_methods, send, sel,
+    ClassRef, Id, IntoArg, Object, Receiver, autoreleasepool, class, objc_methods, sel, send,
 };
 use crate::error::{FrameworkError, VZError};
 
@@ -68,7 +68,11 @@ pub(crate) fn ns_string(s: &str) -> Id {
         send(
             alloc.receiver_ptr(),
             sel!("initWithBytes:length:encoding:"),
-            (s.as_ptr().cast::<c_void>(), s.len(), NS_UTF8_STRING_ENCODING),
+            (
+                s.as_ptr().cast::<c_void>(),
+                s.len(),
+                NS_UTF8_STRING_ENCODING,
+            ),
         )
     };
     // SAFETY: an init method returns +1 or nil.
@@ -93,7 +97,10 @@ pub(crate) fn string_from(string: &Id) -> String {
 /// Refuses a string with a NUL byte, naming the argument.
 pub(crate) fn reject_nul(s: &str, argument: &'static str) -> Result<(), VZError> {
     if s.contains('\0') {
-        return Err(VZError::invalid_argument(argument, format!("{s:?} contains a NUL byte")));
+        return Err(VZError::invalid_argument(
+            argument,
+            format!("{s:?} contains a NUL byte"),
+        ));
     }
     Ok(())
 }
@@ -150,7 +157,11 @@ pub(crate) fn url_path(url: &Id) -> PathBuf {
 
 /// `-[NSURL absoluteString]`.
 pub(crate) fn url_string(url: &Id) -> String {
-    autoreleasepool(|| url_absolute_string(url).map(|s| string_from(&s)).unwrap_or_default())
+    autoreleasepool(|| {
+        url_absolute_string(url)
+            .map(|s| string_from(&s))
+            .unwrap_or_default()
+    })
 }
 
 /// `+[NSArray arrayWithObjects:count:]`; the array retains the items.
@@ -331,7 +342,11 @@ pub(crate) fn file_handle_fd(handle: &Id) -> i32 {
 
 /// `-[NSUUID UUIDString]`.
 pub(crate) fn uuid_to_string(uuid: &Id) -> String {
-    autoreleasepool(|| uuid_string(uuid).map(|s| string_from(&s)).unwrap_or_default())
+    autoreleasepool(|| {
+        uuid_string(uuid)
+            .map(|s| string_from(&s))
+            .unwrap_or_default()
+    })
 }
 
 /// `-[NSUUID initWithUUIDString:]`; `None` when the string is not a UUID.
@@ -339,4 +354,3 @@ pub(crate) fn uuid_from_string(s: &str) -> Option<Id> {
     let class = foundation_class(class!("NSUUID"));
     autoreleasepool(|| uuid_init_with_string(class.alloc(), &ns_string(s)))
 }
-

@@ -24,5 +24,8 @@ pub(crate) mod runtime;
 #[cfg(all(test, arcbox_vz_sim))]
 mod tests;
 
-#[cfg_attr(target_vendor = "apple", link(name = "Virtualization", kind = "framework"))]
+#[cfg_attr(
+    target_vendor = "apple",
+    link(name = "Virtualization", kind = "framework")
+)]
 unsafe extern "C-unwind" {}

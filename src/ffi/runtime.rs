@@ -134,7 +134,10 @@ pub(crate) mod raw {
             log2_alignment: u8,
             types: *const c_char,
         ) -> Bool;
-        pub(crate) fn class_getInstanceVariable(class: *mut Object, name: *const c_char) -> *mut c_void;
+        pub(crate) fn class_getInstanceVariable(
+            class: *mut Object,
+            name: *const c_char,
+        ) -> *mut c_void;
         pub(crate) fn ivar_getOffset(ivar: *mut c_void) -> isize;
         pub(crate) fn objc_getProtocol(name: *const c_char) -> *mut c_void;
         pub(crate) fn class_addProtocol(class: *mut Object, protocol: *mut c_void) -> Bool;
@@ -170,7 +173,10 @@ pub(crate) mod raw {
                 CStr::from_ptr(class_getName(class.as_ptr())),
             )
         };
-        (if meta { "+" } else { "-" }, name.to_string_lossy().into_owned())
+        (
+            if meta { "+" } else { "-" },
+            name.to_string_lossy().into_owned(),
+        )
     }
 
     #[cfg_attr(not(debug_assertions), allow(dead_code))]
@@ -239,7 +245,8 @@ impl SelCache {
         if let Some(sel) = NonNull::new(self.sel.load(Ordering::Relaxed)) {
             return Sel(sel);
         }
-        let name = CStr::from_bytes_with_nul(self.name.as_bytes()).expect("selector names end in NUL");
+        let name =
+            CStr::from_bytes_with_nul(self.name.as_bytes()).expect("selector names end in NUL");
         let sel = raw::register_sel(name);
         // ORDERING: as above.
         self.sel.store(sel.as_ptr(), Ordering::Relaxed);
@@ -693,7 +700,17 @@ macro_rules! plain_returns {
         }
     )*};
 }
-plain_returns!((), usize, isize, u64, u32, i32, f64, *const c_char, *const c_void);
+plain_returns!(
+    (),
+    usize,
+    isize,
+    u64,
+    u32,
+    i32,
+    f64,
+    *const c_char,
+    *const c_void
+);
 
 impl FromReturn for bool {
     type Raw = Bool;
@@ -829,7 +846,15 @@ pub(crate) fn set_pointer_ivar(object: &Id, name: &CStr, value: *const c_void) {
         .expect("the class has the pointer instance variable");
     // SAFETY: the class (or a superclass) declares `name` as a pointer-sized,
     // pointer-aligned ivar at `offset`, inside the live object.
-    unsafe { object.0.as_ptr().cast::<u8>().offset(offset).cast::<*const c_void>().write(value) }
+    unsafe {
+        object
+            .0
+            .as_ptr()
+            .cast::<u8>()
+            .offset(offset)
+            .cast::<*const c_void>()
+            .write(value)
+    }
 }
 
 /// Reads the pointer instance variable `name` of `object`.
@@ -842,7 +867,14 @@ pub(crate) unsafe fn pointer_ivar(object: NonNull<Object>, name: &CStr) -> *cons
     let offset = ivar_offset(ClassRef(raw::object_class(object)), name)
         .expect("the class has the pointer instance variable");
     // SAFETY: as for set_pointer_ivar; guaranteed by the caller.
-    unsafe { object.as_ptr().cast::<u8>().offset(offset).cast::<*const c_void>().read() }
+    unsafe {
+        object
+            .as_ptr()
+            .cast::<u8>()
+            .offset(offset)
+            .cast::<*const c_void>()
+            .read()
+    }
 }
 
 /// `[super dealloc]` for a class made with [`ClassBuilder`] from `superclass`.
@@ -871,12 +903,32 @@ mod tests {
 
     #[test]
     fn method_families() {
-        for s in ["alloc", "new", "copy", "mutableCopy", "init", "initWithURL:", "newFoo",
-            "copyItems", "_init", "initWithConfiguration:queue:", "init_x"] {
+        for s in [
+            "alloc",
+            "new",
+            "copy",
+            "mutableCopy",
+            "init",
+            "initWithURL:",
+            "newFoo",
+            "copyItems",
+            "_init",
+            "initWithConfiguration:queue:",
+            "init_x",
+        ] {
             assert!(returns_retained(s), "{s}");
         }
-        for s in ["initialize", "news", "copying", "fileURLWithPath:", "state", "",
-            "randomLocallyAdministeredAddress", "allocator", "description"] {
+        for s in [
+            "initialize",
+            "news",
+            "copying",
+            "fileURLWithPath:",
+            "state",
+            "",
+            "randomLocallyAdministeredAddress",
+            "allocator",
+            "description",
+        ] {
             assert!(!returns_retained(s), "{s}");
         }
     }

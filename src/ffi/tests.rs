@@ -20,7 +20,7 @@ use super::dispatch::{Queue, QueueBound};
 use super::foundation::{self, with_error};
 use super::runtime::{
     Allocated, AutoreleasePool, ClassBuilder, ClassRef, Id, autoreleasepool, class, objc_methods,
-    send_super, sel,
+    sel, send_super,
 };
 use crate::bridge;
 use crate::error::VZError;
@@ -61,7 +61,10 @@ fn sends_every_argument_and_return_kind() {
             assert!(is_nil(&p, None));
             assert!(!is_nil(&p, Some(&other)));
             assert_eq!(add_unsigned(&p, usize::MAX - 1, 1), usize::MAX);
-            assert_eq!(negate_u64(&p, 0x0123_4567_89ab_cdef), !0x0123_4567_89ab_cdef);
+            assert_eq!(
+                negate_u64(&p, 0x0123_4567_89ab_cdef),
+                !0x0123_4567_89ab_cdef
+            );
             assert_eq!(scale(&p, 1.5, -4.0), -6.0);
             assert!(is_even(&p, -4));
             assert!(!is_even(&p, 7));
@@ -90,10 +93,18 @@ fn error_out_parameter_and_missing_error() {
         assert_eq!(err.domain, "VZErrorDomain");
         assert_eq!(err.code, 7);
         assert_eq!(err.description, "the probe was asked to fail");
-        assert_eq!(err.failure_reason.as_deref(), Some("the probe was asked to fail"));
-        let err = with_error("-[SimProbe failSilently:]", |e| fail_silently(&p, e).then_some(()))
-            .unwrap_err();
-        assert!(err.description.contains("-[SimProbe failSilently:] failed"), "{err}");
+        assert_eq!(
+            err.failure_reason.as_deref(),
+            Some("the probe was asked to fail")
+        );
+        let err = with_error("-[SimProbe failSilently:]", |e| {
+            fail_silently(&p, e).then_some(())
+        })
+        .unwrap_err();
+        assert!(
+            err.description.contains("-[SimProbe failSilently:] failed"),
+            "{err}"
+        );
     });
 }
 
@@ -135,7 +146,12 @@ fn autorelease_pool_releases_on_pop() {
 #[test]
 fn missing_class_is_an_error_value() {
     let err = class!("VZNoSuchClassAnywhere").unwrap_err();
-    assert!(matches!(err, VZError::ClassNotFound { class: "VZNoSuchClassAnywhere" }));
+    assert!(matches!(
+        err,
+        VZError::ClassNotFound {
+            class: "VZNoSuchClassAnywhere"
+        }
+    ));
     assert!(err.to_string().contains("VZNoSuchClassAnywhere"));
 }
 
@@ -164,13 +180,17 @@ mod debug_checks {
     }
 
     #[test]
-    #[should_panic(expected = "invalid message send to -[SimProbe scale:by:]: expected the return type")]
+    #[should_panic(
+        expected = "invalid message send to -[SimProbe scale:by:]: expected the return type"
+    )]
     fn wrong_return_type_panics_naming_the_method() {
         sim::scenario(|| wrong_return(&probe(), 1.0, 2.0));
     }
 
     #[test]
-    #[should_panic(expected = "-[SimProbe scale:by:]: expected argument 0 to have type Int64, but found 'd'")]
+    #[should_panic(
+        expected = "-[SimProbe scale:by:]: expected argument 0 to have type Int64, but found 'd'"
+    )]
     fn wrong_argument_type_panics_naming_the_method() {
         sim::scenario(|| wrong_argument(&probe(), 1, 2.0));
     }
@@ -188,7 +208,12 @@ fn classes_defined_at_run_time_with_super_sends() {
     objc_methods! {
         fn add(probe: &Id, a: usize, b: usize) -> usize = "addUnsigned:to:";
     }
-    extern "C" fn add_plus_one(this: *mut super::runtime::Object, cmd: super::runtime::Sel, a: usize, b: usize) -> usize {
+    extern "C" fn add_plus_one(
+        this: *mut super::runtime::Object,
+        cmd: super::runtime::Sel,
+        a: usize,
+        b: usize,
+    ) -> usize {
         let class = class!("SimProbe").unwrap();
         let this = core::ptr::NonNull::new(this).unwrap();
         // SAFETY: -[SimProbe addUnsigned:to:] takes two NSUInteger and returns one.
@@ -204,7 +229,11 @@ fn classes_defined_at_run_time_with_super_sends() {
                 assert!(builder.add_pointer_ivar(c"rustState"));
                 // SAFETY: the function has the C signature "Q32@0:8Q16Q24" describes.
                 assert!(unsafe {
-                    builder.add_method(sel!("addUnsigned:to:"), add_plus_one as *const c_void, c"Q32@0:8Q16Q24")
+                    builder.add_method(
+                        sel!("addUnsigned:to:"),
+                        add_plus_one as *const c_void,
+                        c"Q32@0:8Q16Q24",
+                    )
                 });
                 builder.add_protocol(c"NoSuchProtocolHere");
                 builder.register()
@@ -357,8 +386,16 @@ fn rust_blocks_run_once_on_a_c_thread_and_drop_once() {
             });
             let p = probe();
             call_from_c(&block, Some(&p), times, copies);
-            assert_eq!(runs.load(Ordering::SeqCst), 1, "times={times} copies={copies}");
-            assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped right after running");
+            assert_eq!(
+                runs.load(Ordering::SeqCst),
+                1,
+                "times={times} copies={copies}"
+            );
+            assert_eq!(
+                drops.load(Ordering::SeqCst),
+                1,
+                "dropped right after running"
+            );
             drop(block);
             assert_eq!(drops.load(Ordering::SeqCst), 1, "and never again");
         }
@@ -421,10 +458,15 @@ fn blocks_carry_their_signature_and_real_size() {
             )
         };
         assert_eq!(signature, c"v16@?0@8");
-        assert_eq!(size as usize, 32 + 8 + 72, "header + flag (padded) + captures");
+        assert_eq!(
+            size as usize,
+            32 + 8 + 72,
+            "header + flag (padded) + captures"
+        );
         let two = RcBlock::once::<ObjectErrorArgs, _>(|_| {});
         // SAFETY: as above.
-        let signature = unsafe { std::ffi::CStr::from_ptr(sim::raw::sim_block_signature(two.as_ptr())) };
+        let signature =
+            unsafe { std::ffi::CStr::from_ptr(sim::raw::sim_block_signature(two.as_ptr())) };
         assert_eq!(signature, c"v24@?0@8@16");
     });
 }
@@ -439,7 +481,11 @@ fn a_panic_inside_a_block_never_unwinds_into_c() {
             panic!("deliberate panic inside a completion handler");
         });
         call_from_c(&block, None, 1, 1);
-        assert_eq!(drops.load(Ordering::SeqCst), 1, "state dropped while unwinding");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "state dropped while unwinding"
+        );
     });
 }
 
@@ -593,12 +639,25 @@ fn completion_from_a_queue_thread_wakes_every_executor() {
     }
     sim::scenario(|| {
         let queue = Queue::new_serial("arcbox-vz.test.executors");
-        assert_eq!(crate::bridge::tests::block_on(complete_later(&queue, 1)).unwrap(), 1);
-        assert_eq!(futures_executor::block_on(complete_later(&queue, 2)).unwrap(), 2);
+        assert_eq!(
+            crate::bridge::tests::block_on(complete_later(&queue, 1)).unwrap(),
+            1
+        );
+        assert_eq!(
+            futures_executor::block_on(complete_later(&queue, 2)).unwrap(),
+            2
+        );
         assert_eq!(smol::block_on(complete_later(&queue, 3)).unwrap(), 3);
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
         let rx = complete_later(&queue, 4);
-        assert_eq!(rt.block_on(async { tokio::spawn(rx).await.unwrap() }).unwrap(), 4);
+        assert_eq!(
+            rt.block_on(async { tokio::spawn(rx).await.unwrap() })
+                .unwrap(),
+            4
+        );
         drop(rt);
         // A handler released without being called cancels its future.
         let (tx, rx) = bridge::channel::<u32>();

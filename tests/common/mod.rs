@@ -34,7 +34,10 @@ impl TempDir {
 
     /// A stand-in for an uncompressed kernel (an ELF header; the simulator never runs it).
     pub(crate) fn kernel(&self) -> PathBuf {
-        self.file("vmlinux", b"\x7fELF\x02\x01\x01\0fake kernel for the simulator")
+        self.file(
+            "vmlinux",
+            b"\x7fELF\x02\x01\x01\0fake kernel for the simulator",
+        )
     }
 }
 

@@ -41,7 +41,10 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     println!("cargo:rerun-if-changed=csrc");
 
-    for header in ["/usr/include/Block.h", "/usr/include/GNUstep/Foundation/Foundation.h"] {
+    for header in [
+        "/usr/include/Block.h",
+        "/usr/include/GNUstep/Foundation/Foundation.h",
+    ] {
         if !Path::new(header).exists() {
             fail(&format!("{header} is missing"));
         }
@@ -61,7 +64,12 @@ fn main() {
     let mut sources: Vec<PathBuf> = std::fs::read_dir(&csrc)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "m" | "S")))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("c" | "m" | "S")
+            )
+        })
         .collect();
     sources.sort();
 
@@ -69,9 +77,17 @@ fn main() {
     for src in &sources {
         let obj = out.join(src.file_name().unwrap()).with_extension("o");
         let mut cmd = Command::new("clang");
-        cmd.args(["-c", "-fPIC", "-O1", "-gdwarf-4", "-Wall", "-Werror", "-fblocks"])
-            .arg(format!("-I{}", csrc.display()))
-            .arg(format!("-I{}", shim_include.display()));
+        cmd.args([
+            "-c",
+            "-fPIC",
+            "-O1",
+            "-gdwarf-4",
+            "-Wall",
+            "-Werror",
+            "-fblocks",
+        ])
+        .arg(format!("-I{}", csrc.display()))
+        .arg(format!("-I{}", shim_include.display()));
         if src.extension().unwrap() == "m" {
             cmd.arg("-fobjc-runtime=gcc")
                 .args(["-idirafter", gcc_include.trim()])

@@ -20,7 +20,12 @@ pub mod raw {
         pub fn sim_dispatch_quiesce(timeout_ms: c_long) -> c_long;
         pub fn sim_dispatch_live_queues() -> c_long;
 
-        pub fn sim_call_block1_on_thread(block: *mut c_void, a: *mut c_void, times: c_int, copies: c_int);
+        pub fn sim_call_block1_on_thread(
+            block: *mut c_void,
+            a: *mut c_void,
+            times: c_int,
+            copies: c_int,
+        );
         pub fn sim_call_block2_on_thread(
             block: *mut c_void,
             a: *mut c_void,
@@ -81,7 +86,11 @@ pub fn scenario<R>(body: impl FnOnce() -> R) -> R {
     let queues = quiesce(Duration::from_secs(10));
     assert_eq!(queues, 0, "dispatch queues still alive after the scenario");
     assert_eq!(live_blocks(), 0, "heap blocks leaked by the scenario");
-    assert_eq!(live_objects(), 0, "fake Objective-C objects leaked by the scenario");
+    assert_eq!(
+        live_objects(),
+        0,
+        "fake Objective-C objects leaked by the scenario"
+    );
     out
 }
 
