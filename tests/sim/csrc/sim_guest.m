@@ -22,6 +22,7 @@ struct sim_connection {
     int fd;
     uint32_t port;
     SimGuest *guest;
+    const char *greeting; /* written first, for connections the guest opened */
     struct sim_connection *next;
 };
 
@@ -67,6 +68,31 @@ static void write_all(id console, const char *buf, size_t len)
 }
 
 static void write_str(id console, const char *s) { write_all(console, s, strlen(s)); }
+
+/* $ARCBOX_VZ_SIM_GUEST_CONNECT=PORT: after boot the guest connects to host vsock PORT
+ * (retrying until a listener is there, for a few seconds), says hello and echoes. */
+struct connect_attempt {
+    VZVirtualMachine *vm;
+    uint32_t port;
+    int tries;
+};
+
+static void guest_connect_attempt(void *ctx)
+{
+    struct connect_attempt *a = ctx;
+    NSArray *sockets = [a->vm state] == VZVirtualMachineStateRunning ? [a->vm socketDevices] : nil;
+    if ([sockets count] > 0) {
+        int fd = [[sockets objectAtIndex:0] sim_guestConnectToPort:a->port];
+        if (fd >= 0) {
+            [[a->vm sim_guest] sim_serveConnection:fd port:a->port greeting:"hello from the guest\n"];
+        } else if (++a->tries < 250) {
+            sim_after_ms([a->vm sim_queue], 20, a, guest_connect_attempt);
+            return;
+        }
+    }
+    [a->vm release];
+    free(a);
+}
 
 static void power_off_on_queue(void *ctx)
 {
@@ -165,6 +191,14 @@ static void *console_thread(void *arg)
          "Welcome to the arcbox-vz simulator. Type 'poweroff' to shut down.\r\n# ",
         cmdline];
     write_str(_console, [banner UTF8String]);
+    const char *connect_port = getenv("ARCBOX_VZ_SIM_GUEST_CONNECT");
+    if (connect_port != NULL) {
+        struct connect_attempt *a = calloc(1, sizeof *a);
+        if (a == NULL) sim_fatal("out of memory");
+        a->vm = [_machine retain];
+        a->port = (uint32_t)strtoul(connect_port, NULL, 10);
+        sim_after_ms([_machine sim_queue], 20, a, guest_connect_attempt);
+    }
     if (_consoleIn >= 0) {
         if (pthread_create(&_consoleThread, NULL, console_thread, self) != 0)
             sim_fatal("cannot start the guest console thread");
@@ -208,6 +242,7 @@ static void *echo_thread(void *arg)
     struct sim_connection *c = arg;
     SimGuest *guest = c->guest;
     char *buf = malloc(64 * 1024);
+    if (c->greeting != NULL) send(c->fd, c->greeting, strlen(c->greeting), MSG_NOSIGNAL);
     for (;;) {
         ssize_t n = read(c->fd, buf, 64 * 1024);
         if (n < 0 && errno == EINTR) continue;
@@ -244,9 +279,14 @@ done:
 
 - (void)serveConnection:(int)fd port:(uint32_t)port
 {
+    [self sim_serveConnection:fd port:port greeting:NULL];
+}
+
+- (void)sim_serveConnection:(int)fd port:(uint32_t)port greeting:(const char *)greeting
+{
     struct sim_connection *c = calloc(1, sizeof *c);
     if (c == NULL) sim_fatal("out of memory");
-    *c = (struct sim_connection){ fd, port, self, NULL };
+    *c = (struct sim_connection){ fd, port, self, greeting, NULL };
     pthread_mutex_lock(&_lock);
     c->next = _connections;
     _connections = c;

@@ -267,6 +267,8 @@ enum {
 - (BOOL)listensOnPort:(uint32_t)port;
 /* Takes ownership of the guest end of a host-initiated vsock connection. */
 - (void)serveConnection:(int)fd port:(uint32_t)port;
+/* The same for a connection the guest opened: `greeting` is sent first. */
+- (void)sim_serveConnection:(int)fd port:(uint32_t)port greeting:(const char *)greeting;
 - (void)setPaused:(BOOL)paused;
 @end
 

@@ -1,0 +1,120 @@
+//! Shared by the examples: flag parsing and the configuration they all start from.
+#![allow(dead_code)] // each example uses a different part
+
+
+use arcbox_vz::{
+    LinuxBootLoader, SerialPortAttachment, VZError, VirtioConsoleDeviceSerialPortConfiguration,
+    VirtioEntropyDeviceConfiguration, VirtioSocketDeviceConfiguration, VirtualMachineConfiguration,
+};
+
+/// `--name value` and `--name=value` flags, std only.
+pub(crate) struct Flags {
+    args: Vec<String>,
+}
+
+impl Flags {
+    pub(crate) fn from_env() -> Self {
+        Self { args: std::env::args().skip(1).collect() }
+    }
+
+    /// Every value given for `--name`, in order.
+    pub(crate) fn all(&self, name: &str) -> Result<Vec<String>, String> {
+        let long = format!("--{name}");
+        let prefix = format!("--{name}=");
+        let mut values = Vec::new();
+        let mut i = 0;
+        while i < self.args.len() {
+            let arg = &self.args[i];
+            if let Some(value) = arg.strip_prefix(&prefix) {
+                values.push(value.to_owned());
+            } else if *arg == long {
+                let value = self.args.get(i + 1).ok_or(format!("{long} needs a value"))?;
+                values.push(value.clone());
+                i += 1;
+            }
+            i += 1;
+        }
+        Ok(values)
+    }
+
+    /// The last value given for `--name`, if any.
+    pub(crate) fn get(&self, name: &str) -> Result<Option<String>, String> {
+        Ok(self.all(name)?.pop())
+    }
+
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.args.iter().any(|a| a == &format!("--{name}"))
+    }
+
+    /// Refuses flags that are not in `known`.
+    pub(crate) fn check(&self, known: &[&str]) -> Result<(), String> {
+        let mut i = 0;
+        while i < self.args.len() {
+            let arg = &self.args[i];
+            let Some(name) = arg.strip_prefix("--") else {
+                return Err(format!("unexpected argument {arg:?}"));
+            };
+            let name = name.split('=').next().unwrap_or_default();
+            if !known.contains(&name) {
+                return Err(format!("unknown flag --{name}"));
+            }
+            if !arg.contains('=') && !matches!(name, "help") {
+                i += 1; // skip the value
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+}
+
+/// `512`, `512M`, `2G` (MiB when there is no unit) as bytes.
+pub(crate) fn parse_memory(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "M"),
+    };
+    let value: u64 = digits.parse().map_err(|_| format!("bad memory size {text:?}"))?;
+    let scale = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(format!("bad memory unit in {text:?} (use M or G)")),
+    };
+    value.checked_mul(scale).ok_or(format!("memory size {text:?} is too large"))
+}
+
+/// The configuration every example starts from: kernel, optional initrd, command
+/// line, CPUs, memory, a serial console, entropy and a vsock device.
+pub(crate) fn base_configuration(
+    kernel: &str,
+    initrd: Option<&str>,
+    command_line: &str,
+    cpus: usize,
+    memory: u64,
+    console: impl Into<SerialPortAttachment>,
+) -> Result<VirtualMachineConfiguration, VZError> {
+    let mut boot = LinuxBootLoader::new(kernel)?;
+    if let Some(initrd) = initrd {
+        boot.set_initial_ramdisk(initrd)?;
+    }
+    boot.set_command_line(command_line)?;
+    let mut config = VirtualMachineConfiguration::new()?;
+    config
+        .set_cpu_count(cpus)
+        .set_memory_size(memory)
+        .set_boot_loader(boot)
+        // Always a console: some guests spin and never boot without one.
+        .set_serial_ports(vec![VirtioConsoleDeviceSerialPortConfiguration::new(console)])
+        .set_entropy_devices(vec![VirtioEntropyDeviceConfiguration::new()])
+        .set_socket_devices(vec![VirtioSocketDeviceConfiguration::new()]);
+    Ok(config)
+}
+
+/// The kernel path from `--kernel`, with a hint when it is missing.
+pub(crate) fn kernel_flag(flags: &Flags) -> Result<String, String> {
+    flags.get("kernel")?.ok_or_else(|| {
+        "--kernel PATH is required: an uncompressed Linux kernel (an arm64 `Image` on Apple silicon); see the README"
+            .to_owned()
+    })
+}
+

@@ -1,0 +1,77 @@
+//! Shares a host directory with the guest over virtiofs, then swaps it for another
+//! while the guest runs. Driven by a `block_on` of a few lines: no async runtime.
+//!
+//! ```text
+//! cargo run --example virtiofs -- --kernel Image --initrd initramfs.cpio.gz --share DIR [--tag share]
+//! ```
+//!
+//! In the guest: `mount -t virtiofs share /mnt`.
+
+#[cfg(arcbox_vz_sim)]
+use arcbox_vz_sim as _; // links the Linux simulator
+
+#[cfg(any(target_os = "macos", arcbox_vz_sim))]
+mod common;
+
+/// A complete executor: poll on this thread, park until woken.
+#[cfg(any(target_os = "macos", arcbox_vz_sim))]
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+#[cfg(any(target_os = "macos", arcbox_vz_sim))]
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    use arcbox_vz::*;
+
+    let flags = common::Flags::from_env();
+    flags.check(&["kernel", "initrd", "share", "tag"])?;
+    let directory = flags.get("share")?.ok_or("--share DIR is required")?;
+    let tag = flags.get("tag")?.unwrap_or_else(|| "share".to_owned());
+    let console_log = std::env::temp_dir().join("virtiofs-console.log");
+    let mut config = common::base_configuration(
+        &common::kernel_flag(&flags)?,
+        flags.get("initrd")?.as_deref(),
+        "console=hvc0",
+        2,
+        512 << 20,
+        FileSerialPortAttachment::new(&console_log, false)?,
+    )?;
+    let share = SingleDirectoryShare::new(SharedDirectory::new(&directory, false)?);
+    config.set_directory_sharing_devices(vec![VirtioFileSystemDeviceConfiguration::new(&tag, share)?]);
+    let vm = config.build()?;
+
+    block_on(vm.start())?;
+    let device = vm.directory_sharing_devices().remove(0);
+    println!("sharing {directory} as virtiofs tag {:?}; in the guest: mount -t virtiofs {tag} /mnt", device.tag());
+
+    // Swap in a read-only share of the temp directory while the guest runs.
+    let other = std::env::temp_dir();
+    device.set_share(Some(SingleDirectoryShare::new(SharedDirectory::new(&other, true)?).into()))?;
+    println!("now sharing {} read-only", other.display());
+
+    block_on(vm.stop())?;
+    println!("stopped: {:?}", block_on(vm.wait_until_stopped()));
+    Ok(())
+}
+
+#[cfg(not(any(target_os = "macos", arcbox_vz_sim)))]
+fn main() {
+    eprintln!("virtiofs needs macOS (or, on Linux, the arcbox-vz simulator: see the README)");
+    std::process::exit(1);
+}
