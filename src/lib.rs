@@ -1,6 +1,60 @@
 #![cfg(any(target_os = "macos", arcbox_vz_sim))]
-//! Safe, async bindings to Apple's Virtualization.framework, with no dependencies
-//! besides `libc` and no executor of their own.
+//! Safe, async bindings to Apple's Virtualization.framework: create, run and talk to
+//! Linux virtual machines on macOS. No dependencies besides `libc`, and no executor
+//! of its own: every future is a plain `Send` future that tokio, smol,
+//! futures-executor or a hand-written `block_on` can drive.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use arcbox_vz::*;
+//!
+//! # async fn demo() -> Result<(), VZError> {
+//! let mut config = VirtualMachineConfiguration::new()?;
+//! let mut boot = LinuxBootLoader::new("/path/to/Image")?; // uncompressed on Apple silicon
+//! boot.set_initial_ramdisk("/path/to/initramfs.cpio.gz")?
+//!     .set_command_line("console=hvc0")?;
+//! let console = FileHandleSerialPortAttachment::new(Some(std::io::stdin()), Some(std::io::stdout()))?;
+//! config
+//!     .set_cpu_count(2)
+//!     .set_memory_size(512 * 1024 * 1024)
+//!     .set_boot_loader(boot)
+//!     .set_serial_ports(vec![VirtioConsoleDeviceSerialPortConfiguration::new(console)])
+//!     .set_socket_devices(vec![VirtioSocketDeviceConfiguration::new()]);
+//!
+//! let vm = config.build()?; // validates first
+//! vm.start().await?;
+//!
+//! // Talk to a service in the guest over vsock.
+//! let stream = vm.socket_devices()[0].connect(1024).await?;
+//!
+//! vm.request_stop()?; // like pressing the power button
+//! println!("stopped: {:?}", vm.wait_until_stopped().await);
+//! # drop(stream); Ok(()) }
+//! ```
+//!
+//! The binary must be signed with the `com.apple.security.virtualization`
+//! entitlement (`codesign --force --sign - --entitlements entitlements.plist BINARY`);
+//! otherwise [`VirtualMachineConfiguration::validate`] fails with `VZErrorDomain`
+//! code 2. See the README for a cargo runner that signs automatically.
+//!
+//! # Map of the crate
+//!
+//! - [`configuration`]: [`VirtualMachineConfiguration`], boot loaders, the platform.
+//! - [`device`]: one module per device family, with the runtime device handles.
+//! - [`vm`]: [`VirtualMachine`], its lifecycle, [`VmEvent`]s and [`StopReason`]s.
+//! - [`socket`]: vsock connections and listeners.
+//! - [`VZError`]: the one error type.
+//!
+//! # Threading and safety
+//!
+//! Each virtual machine owns a private serial dispatch queue, and every call into the
+//! framework for it runs there (the framework traps on any other thread). Inputs are
+//! validated in Rust before the framework sees them: an Objective-C exception would
+//! abort the process, so none is ever provoked. Features newer than macOS 11 are
+//! checked at run time and return [`VZError::Unsupported`] on older systems.
+//!
+//! Supported: macOS 11 or later, Apple silicon and Intel. MSRV: Rust 1.85.
 #![deny(unsafe_code)]
 
 mod bridge;

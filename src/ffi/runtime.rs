@@ -734,7 +734,7 @@ impl FromReturn for Option<Id> {
 
 /// Declares safe Rust functions for Objective-C methods.
 ///
-/// ```ignore
+/// ```text
 /// objc_methods! {
 ///     /// `-[VZVirtualMachineConfiguration setCPUCount:]`
 ///     fn set_cpu_count(config: &Id, count: usize) = "setCPUCount:";
