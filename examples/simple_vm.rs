@@ -59,29 +59,52 @@ mod app {
         if flags.has("help") {
             return Err(USAGE.to_owned());
         }
-        flags.check(&["kernel", "initrd", "cmdline", "cpus", "memory", "disk", "share", "vsock-port", "help"])?;
+        flags.check(&[
+            "kernel",
+            "initrd",
+            "cmdline",
+            "cpus",
+            "memory",
+            "disk",
+            "share",
+            "vsock-port",
+            "help",
+        ])?;
         let shares = flags
             .all("share")?
             .iter()
             .map(|s| {
                 let (spec, ro) = read_only_suffix(s);
-                let (tag, path) = spec.split_once('=').ok_or(format!("--share {s:?}: expected TAG=PATH[,ro]"))?;
+                let (tag, path) = spec
+                    .split_once('=')
+                    .ok_or(format!("--share {s:?}: expected TAG=PATH[,ro]"))?;
                 Ok((tag.to_owned(), path.to_owned(), ro))
             })
             .collect::<Result<_, String>>()?;
         Ok(Args {
             kernel: kernel_flag(&flags)?,
             initrd: flags.get("initrd")?,
-            cmdline: flags.get("cmdline")?.unwrap_or_else(|| "console=hvc0".to_owned()),
+            cmdline: flags
+                .get("cmdline")?
+                .unwrap_or_else(|| "console=hvc0".to_owned()),
             cpus: match flags.get("cpus")? {
-                Some(n) => n.parse().map_err(|_| format!("--cpus {n:?}: not a number"))?,
+                Some(n) => n
+                    .parse()
+                    .map_err(|_| format!("--cpus {n:?}: not a number"))?,
                 None => 2,
             },
             memory: parse_memory(&flags.get("memory")?.unwrap_or_else(|| "512M".to_owned()))?,
-            disks: flags.all("disk")?.iter().map(|d| read_only_suffix(d)).collect(),
+            disks: flags
+                .all("disk")?
+                .iter()
+                .map(|d| read_only_suffix(d))
+                .collect(),
             shares,
             vsock_port: match flags.get("vsock-port")? {
-                Some(p) => Some(p.parse().map_err(|_| format!("--vsock-port {p:?}: not a port number"))?),
+                Some(p) => Some(
+                    p.parse()
+                        .map_err(|_| format!("--vsock-port {p:?}: not a port number"))?,
+                ),
                 None => None,
             },
         })
@@ -90,9 +113,16 @@ mod app {
     fn configuration(args: &Args) -> Result<VirtualMachineConfiguration, VZError> {
         // The console is this terminal: the framework reads the guest's input from
         // stdin and writes its output to stdout (each dup'd).
-        let console = FileHandleSerialPortAttachment::new(Some(std::io::stdin()), Some(std::io::stdout()))?;
-        let mut config =
-            base_configuration(&args.kernel, args.initrd.as_deref(), &args.cmdline, args.cpus, args.memory, console)?;
+        let console =
+            FileHandleSerialPortAttachment::new(Some(std::io::stdin()), Some(std::io::stdout()))?;
+        let mut config = base_configuration(
+            &args.kernel,
+            args.initrd.as_deref(),
+            &args.cmdline,
+            args.cpus,
+            args.memory,
+            console,
+        )?;
         let disks = args
             .disks
             .iter()
@@ -112,7 +142,9 @@ mod app {
         config
             .set_storage_devices(disks)
             .set_directory_sharing_devices(shares)
-            .set_network_devices(vec![VirtioNetworkDeviceConfiguration::new(NATNetworkDeviceAttachment::new())]);
+            .set_network_devices(vec![VirtioNetworkDeviceConfiguration::new(
+                NATNetworkDeviceAttachment::new(),
+            )]);
         Ok(config)
     }
 
@@ -156,7 +188,9 @@ mod app {
 
     fn echo_listener(device: &VirtioSocketDevice, port: u32) -> Result<(), VZError> {
         let listener = device.listen(port)?;
-        say(&format!("listening on vsock port {port}: echoing what the guest sends"));
+        say(&format!(
+            "listening on vsock port {port}: echoing what the guest sends"
+        ));
         tokio::spawn(async move {
             while let Some(mut stream) = listener.accept().await {
                 // Blocking echo on a thread of its own; the stream is a plain fd.
@@ -178,7 +212,8 @@ mod app {
         let vm = configuration(&args)?.build()?;
         // Catch Ctrl-C before anything else, so it never kills us with the terminal
         // still in raw mode.
-        let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let mut interrupts =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let _terminal = RawTerminal::enable();
         vm.start().await?;
         if let Some(port) = args.vsock_port {

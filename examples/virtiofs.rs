@@ -53,16 +53,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         FileSerialPortAttachment::new(&console_log, false)?,
     )?;
     let share = SingleDirectoryShare::new(SharedDirectory::new(&directory, false)?);
-    config.set_directory_sharing_devices(vec![VirtioFileSystemDeviceConfiguration::new(&tag, share)?]);
+    config.set_directory_sharing_devices(vec![VirtioFileSystemDeviceConfiguration::new(
+        &tag, share,
+    )?]);
     let vm = config.build()?;
 
     block_on(vm.start())?;
     let device = vm.directory_sharing_devices().remove(0);
-    println!("sharing {directory} as virtiofs tag {:?}; in the guest: mount -t virtiofs {tag} /mnt", device.tag());
+    println!(
+        "sharing {directory} as virtiofs tag {:?}; in the guest: mount -t virtiofs {tag} /mnt",
+        device.tag()
+    );
 
     // Swap in a read-only share of the temp directory while the guest runs.
     let other = std::env::temp_dir();
-    device.set_share(Some(SingleDirectoryShare::new(SharedDirectory::new(&other, true)?).into()))?;
+    device.set_share(Some(
+        SingleDirectoryShare::new(SharedDirectory::new(&other, true)?).into(),
+    ))?;
     println!("now sharing {} read-only", other.display());
 
     block_on(vm.stop())?;

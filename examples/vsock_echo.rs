@@ -51,7 +51,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(e) => return Err(e.into()),
         }
     };
-    println!("connected to guest port {port} from host port {}", stream.source_port());
+    println!(
+        "connected to guest port {port} from host port {}",
+        stream.source_port()
+    );
 
     // A VsockStream is a plain socket: hand it to tokio's reactor.
     let std_stream: std::os::unix::net::UnixStream = stream.into();

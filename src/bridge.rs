@@ -40,7 +40,7 @@ pub(crate) fn channel<T>() -> (Completer<T>, Completion<T>) {
     });
     (
         Completer {
-            shared: Arc::clone(&shared),
+            shared: Some(Arc::clone(&shared)),
         },
         Completion { shared },
     )
@@ -73,7 +73,9 @@ impl<T> Shared<T> {
 /// The producing half: completes the [`Completion`] once.
 #[derive(Debug)]
 pub(crate) struct Completer<T> {
-    shared: Arc<Shared<T>>,
+    /// Taken by `complete`, so that `Drop` does not lock again: a second lock right
+    /// after the wake would contend with the woken future's poll.
+    shared: Option<Arc<Shared<T>>>,
 }
 
 impl<T> Completer<T> {
@@ -81,9 +83,12 @@ impl<T> Completer<T> {
     ///
     /// Returns `Err(value)` when the future is already gone, so the caller can release
     /// what the value holds (dropping it is enough for owned types).
-    pub(crate) fn complete(self, value: T) -> Result<(), T> {
+    pub(crate) fn complete(mut self, value: T) -> Result<(), T> {
+        let Some(shared) = self.shared.take() else {
+            return Err(value);
+        };
         let waker = {
-            let mut state = self.shared.lock();
+            let mut state = shared.lock();
             if state.completion_gone {
                 return Err(value);
             }
@@ -91,6 +96,7 @@ impl<T> Completer<T> {
             state.completer_gone = true;
             state.waker.take()
         };
+        drop(shared);
         // Woken outside the lock: the future may be polled on another thread at once.
         if let Some(waker) = waker {
             waker.wake();
@@ -100,14 +106,19 @@ impl<T> Completer<T> {
 
     /// Whether the future has been dropped, so completing would be wasted work.
     pub(crate) fn is_abandoned(&self) -> bool {
-        self.shared.lock().completion_gone
+        self.shared
+            .as_ref()
+            .is_none_or(|shared| shared.lock().completion_gone)
     }
 }
 
 impl<T> Drop for Completer<T> {
     fn drop(&mut self) {
+        let Some(shared) = self.shared.take() else {
+            return; // completed
+        };
         let waker = {
-            let mut state = self.shared.lock();
+            let mut state = shared.lock();
             if state.completer_gone {
                 return;
             }

@@ -68,6 +68,11 @@ mod ffi;
 pub mod socket;
 pub mod vm;
 
+/// The micro-benchmarks (`scripts/bench.sh`); not part of the API.
+#[cfg(arcbox_vz_bench)]
+#[doc(hidden)]
+pub use ffi::bench::run as __run_benchmarks;
+
 pub use configuration::*;
 pub use device::*;
 pub use error::{FrameworkError, VZError};

@@ -16,9 +16,17 @@ use std::time::{Duration, Instant};
 
 fn example(name: &str) -> PathBuf {
     // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
-    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let path = deps.parent().unwrap().join("examples").join(name);
-    assert!(path.exists(), "{} is missing: `cargo test` builds the examples", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds the examples",
+        path.display()
+    );
     path
 }
 
@@ -32,11 +40,22 @@ fn open_pty() -> Pty {
     // SAFETY: openpty writes two new descriptors; the name, termios and winsize
     // arguments may be NULL.
     let rc = unsafe {
-        libc::openpty(&raw mut master, &raw mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+        libc::openpty(
+            &raw mut master,
+            &raw mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
     };
     assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
     // SAFETY: both descriptors are new and ours.
-    unsafe { Pty { master: File::from_raw_fd(master), slave: OwnedFd::from_raw_fd(slave) } }
+    unsafe {
+        Pty {
+            master: File::from_raw_fd(master),
+            slave: OwnedFd::from_raw_fd(slave),
+        }
+    }
 }
 
 fn lflag(fd: &OwnedFd) -> libc::tcflag_t {
@@ -52,8 +71,15 @@ fn lflag(fd: &OwnedFd) -> libc::tcflag_t {
 fn read_until(master: &mut File, seen: &mut String, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !seen.contains(needle) {
-        assert!(Instant::now() < deadline, "{needle:?} never came; the terminal showed:\n{seen}");
-        let mut poll = libc::pollfd { fd: master.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} never came; the terminal showed:\n{seen}"
+        );
+        let mut poll = libc::pollfd {
+            fd: master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
         if unsafe { libc::poll(&raw mut poll, 1, 100) } <= 0 {
             continue;
@@ -64,7 +90,10 @@ fn read_until(master: &mut File, seen: &mut String, needle: &str) {
             Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
         }
     }
-    assert!(seen.contains(needle), "{needle:?} never came; the terminal showed:\n{seen}");
+    assert!(
+        seen.contains(needle),
+        "{needle:?} never came; the terminal showed:\n{seen}"
+    );
 }
 
 #[test]
@@ -76,12 +105,21 @@ fn simple_vm_shows_the_banner_and_stops_cleanly_on_ctrl_c() {
     let disk = dir.file("disk.img", &[0u8; 1 << 16]);
     let mut pty = open_pty();
     let before = lflag(&pty.slave);
-    assert_ne!(before & libc::ICANON, 0, "a fresh terminal is in canonical mode");
+    assert_ne!(
+        before & libc::ICANON,
+        0,
+        "a fresh terminal is in canonical mode"
+    );
 
     let slave_fd = pty.slave.as_raw_fd();
     let mut command = Command::new(example("simple_vm"));
     command
-        .args(["--kernel", kernel.to_str().unwrap(), "--cmdline", "console=hvc0 from-the-test"])
+        .args([
+            "--kernel",
+            kernel.to_str().unwrap(),
+            "--cmdline",
+            "console=hvc0 from-the-test",
+        ])
         .args(["--cpus", "2", "--memory", "512M", "--vsock-port", "5000"])
         .args(["--disk", &format!("{},ro", disk.display())])
         .args(["--share", &format!("data={}", share.display())])
@@ -101,11 +139,22 @@ fn simple_vm_shows_the_banner_and_stops_cleanly_on_ctrl_c() {
     let mut child = command.spawn().unwrap();
 
     let mut seen = String::new();
-    read_until(&mut pty.master, &mut seen, "Welcome to the arcbox-vz simulator");
+    read_until(
+        &mut pty.master,
+        &mut seen,
+        "Welcome to the arcbox-vz simulator",
+    );
     assert!(seen.contains("Linux version 6.6.0-arcbox-sim"), "{seen}");
-    assert!(seen.contains("Kernel command line: console=hvc0 from-the-test"), "{seen}");
+    assert!(
+        seen.contains("Kernel command line: console=hvc0 from-the-test"),
+        "{seen}"
+    );
     read_until(&mut pty.master, &mut seen, "listening on vsock port 5000");
-    assert_eq!(lflag(&pty.slave) & libc::ICANON, 0, "raw mode while the guest runs");
+    assert_eq!(
+        lflag(&pty.slave) & libc::ICANON,
+        0,
+        "raw mode while the guest runs"
+    );
 
     // Typing goes to the guest's console.
     pty.master.write_all(b"ls\r").unwrap();
@@ -113,10 +162,21 @@ fn simple_vm_shows_the_banner_and_stops_cleanly_on_ctrl_c() {
 
     // Ctrl-C: a clean, guest-initiated power-off.
     pty.master.write_all(&[0x03]).unwrap();
-    read_until(&mut pty.master, &mut seen, "the virtual machine stopped (GuestStopped)");
+    read_until(
+        &mut pty.master,
+        &mut seen,
+        "the virtual machine stopped (GuestStopped)",
+    );
     let status = child.wait().unwrap();
-    assert!(status.success(), "exit status {status}; the terminal showed:\n{seen}");
-    assert_eq!(lflag(&pty.slave), before, "the terminal settings are restored");
+    assert!(
+        status.success(),
+        "exit status {status}; the terminal showed:\n{seen}"
+    );
+    assert_eq!(
+        lflag(&pty.slave),
+        before,
+        "the terminal settings are restored"
+    );
 }
 
 #[test]
@@ -124,17 +184,43 @@ fn simple_vm_reports_bad_input_in_one_line() {
     let dir = common::TempDir::new("simple-vm-bad");
     let gz = dir.file("Image.gz", &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
     for (args, expected) in [
-        (vec!["--kernel".to_owned(), dir.path().join("missing").display().to_string()], "does not exist"),
-        (vec!["--kernel".to_owned(), gz.display().to_string()], "gzip-compressed"),
+        (
+            vec![
+                "--kernel".to_owned(),
+                dir.path().join("missing").display().to_string(),
+            ],
+            "does not exist",
+        ),
+        (
+            vec!["--kernel".to_owned(), gz.display().to_string()],
+            "gzip-compressed",
+        ),
         (vec![], "--kernel PATH is required"),
-        (vec!["--kernel".to_owned(), dir.kernel().display().to_string(), "--memory".to_owned(), "lots".to_owned()], "bad memory size"),
-        (vec!["--bogus".to_owned(), "1".to_owned()], "unknown flag --bogus"),
+        (
+            vec![
+                "--kernel".to_owned(),
+                dir.kernel().display().to_string(),
+                "--memory".to_owned(),
+                "lots".to_owned(),
+            ],
+            "bad memory size",
+        ),
+        (
+            vec!["--bogus".to_owned(), "1".to_owned()],
+            "unknown flag --bogus",
+        ),
     ] {
-        let output = Command::new(example("simple_vm")).args(&args).output().unwrap();
+        let output = Command::new(example("simple_vm"))
+            .args(&args)
+            .output()
+            .unwrap();
         assert_eq!(output.status.code(), Some(1), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.lines().count(), 1, "one line for {args:?}: {stderr}");
-        assert!(stderr.starts_with("simple_vm: ") && stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("simple_vm: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }

@@ -16,7 +16,9 @@ fn boots_a_real_kernel_and_reads_its_console() {
         return;
     };
     if !is_supported() {
-        eprintln!("skipped: this Mac cannot run virtual machines (VZVirtualMachine.isSupported is false)");
+        eprintln!(
+            "skipped: this Mac cannot run virtual machines (VZVirtualMachine.isSupported is false)"
+        );
         return;
     }
     let mut boot = LinuxBootLoader::new(&kernel).unwrap();
@@ -38,19 +40,27 @@ fn boots_a_real_kernel_and_reads_its_console() {
     futures_executor::block_on(vm.start()).unwrap();
     assert_eq!(vm.state(), VirtualMachineState::Running);
 
-    host.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    host.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut console = Vec::new();
-    while Instant::now() < deadline && !String::from_utf8_lossy(&console).contains("Linux version") {
+    while Instant::now() < deadline && !String::from_utf8_lossy(&console).contains("Linux version")
+    {
         let mut buf = [0u8; 4096];
         if let Ok(n) = host.read(&mut buf) {
             console.extend_from_slice(&buf[..n]);
         }
     }
-    assert!(String::from_utf8_lossy(&console).contains("Linux version"), "no kernel banner on hvc0");
+    assert!(
+        String::from_utf8_lossy(&console).contains("Linux version"),
+        "no kernel banner on hvc0"
+    );
 
     futures_executor::block_on(vm.stop()).unwrap();
-    assert_eq!(futures_executor::block_on(vm.wait_until_stopped()), StopReason::HostStopped);
+    assert_eq!(
+        futures_executor::block_on(vm.wait_until_stopped()),
+        StopReason::HostStopped
+    );
 }
 
 #[cfg(not(target_os = "macos"))]

@@ -1,7 +1,6 @@
 //! Shared by the examples: flag parsing and the configuration they all start from.
 #![allow(dead_code)] // each example uses a different part
 
-
 use arcbox_vz::{
     LinuxBootLoader, SerialPortAttachment, VZError, VirtioConsoleDeviceSerialPortConfiguration,
     VirtioEntropyDeviceConfiguration, VirtioSocketDeviceConfiguration, VirtualMachineConfiguration,
@@ -14,7 +13,9 @@ pub(crate) struct Flags {
 
 impl Flags {
     pub(crate) fn from_env() -> Self {
-        Self { args: std::env::args().skip(1).collect() }
+        Self {
+            args: std::env::args().skip(1).collect(),
+        }
     }
 
     /// Every value given for `--name`, in order.
@@ -28,7 +29,10 @@ impl Flags {
             if let Some(value) = arg.strip_prefix(&prefix) {
                 values.push(value.to_owned());
             } else if *arg == long {
-                let value = self.args.get(i + 1).ok_or(format!("{long} needs a value"))?;
+                let value = self
+                    .args
+                    .get(i + 1)
+                    .ok_or(format!("{long} needs a value"))?;
                 values.push(value.clone());
                 i += 1;
             }
@@ -74,13 +78,21 @@ pub(crate) fn parse_memory(text: &str) -> Result<u64, String> {
         Some((i, _)) => text.split_at(i),
         None => (text, "M"),
     };
-    let value: u64 = digits.parse().map_err(|_| format!("bad memory size {text:?}"))?;
-    let scale = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("bad memory size {text:?}"))?;
+    let scale = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
         "M" => 1 << 20,
         "G" => 1 << 30,
         _ => return Err(format!("bad memory unit in {text:?} (use M or G)")),
     };
-    value.checked_mul(scale).ok_or(format!("memory size {text:?} is too large"))
+    value
+        .checked_mul(scale)
+        .ok_or(format!("memory size {text:?} is too large"))
 }
 
 /// The configuration every example starts from: kernel, optional initrd, command
@@ -104,7 +116,9 @@ pub(crate) fn base_configuration(
         .set_memory_size(memory)
         .set_boot_loader(boot)
         // Always a console: some guests spin and never boot without one.
-        .set_serial_ports(vec![VirtioConsoleDeviceSerialPortConfiguration::new(console)])
+        .set_serial_ports(vec![VirtioConsoleDeviceSerialPortConfiguration::new(
+            console,
+        )])
         .set_entropy_devices(vec![VirtioEntropyDeviceConfiguration::new()])
         .set_socket_devices(vec![VirtioSocketDeviceConfiguration::new()]);
     Ok(config)
@@ -117,4 +131,3 @@ pub(crate) fn kernel_flag(flags: &Flags) -> Result<String, String> {
             .to_owned()
     })
 }
-

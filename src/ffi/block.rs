@@ -239,6 +239,15 @@ impl RcBlock {
     }
 }
 
+#[cfg(arcbox_vz_bench)]
+impl RcBlock {
+    /// A new reference (`_Block_copy`) for a C callee that releases it.
+    pub(crate) fn copied_for_c(&self) -> *mut c_void {
+        // SAFETY: copying a live heap block only bumps its reference count.
+        unsafe { _Block_copy(self.0.as_ptr()) }
+    }
+}
+
 impl Drop for RcBlock {
     fn drop(&mut self) {
         // SAFETY: we own one reference to a heap block.

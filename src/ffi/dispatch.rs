@@ -73,6 +73,12 @@ impl Queue {
         Self(queue)
     }
 
+    /// The `dispatch_queue_t`, for the benchmarks' C floors.
+    #[cfg(arcbox_vz_bench)]
+    pub(crate) fn as_raw(&self) -> *mut c_void {
+        self.0.as_ptr()
+    }
+
     /// Whether the calling thread is running a work item of this queue.
     pub(crate) fn is_current(&self) -> bool {
         // SAFETY: dispatch_get_specific may be called from any thread.

@@ -15,6 +15,8 @@
 //! which is why the layers above validate every input before it reaches the
 //! framework.
 
+#[cfg(arcbox_vz_bench)]
+pub(crate) mod bench;
 pub(crate) mod block;
 pub(crate) mod dispatch;
 pub(crate) mod encode;

@@ -492,6 +492,8 @@ pub(crate) fn autoreleasepool<R>(f: impl FnOnce() -> R) -> R {
 /// `invoke` must call `imp` with exactly these arguments after the receiver and the
 /// selector, and `ENCODINGS` must list them in order.
 pub(crate) unsafe trait MessageArgs: Sized {
+    /// Read by the debug-build checks only.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     const ENCODINGS: &'static [Encoding];
 
     /// # Safety
@@ -603,12 +605,14 @@ pub(crate) trait Receiver {
 }
 
 impl Receiver for &Id {
+    #[inline]
     fn receiver_ptr(self) -> NonNull<Object> {
         self.0
     }
 }
 
 impl Receiver for ClassRef {
+    #[inline]
     fn receiver_ptr(self) -> NonNull<Object> {
         self.0
     }
@@ -762,6 +766,7 @@ macro_rules! objc_methods {
         $(#[$meta])*
         #[allow(unsafe_code)]
         #[track_caller]
+        #[inline]
         $vis fn $name($recv: $recv_ty $(, $arg: $arg_ty)*) $(-> $ret)? {
             let receiver = $crate::ffi::runtime::Receiver::receiver_ptr($recv);
             let args = ($($crate::ffi::runtime::IntoArg::into_arg($arg),)*);
