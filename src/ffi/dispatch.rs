@@ -89,15 +89,21 @@ impl Queue {
     /// (libdispatch cannot unwind); the panic hook reports it and the state `f`
     /// captured is dropped while unwinding.
     pub(crate) fn exec_async<F: FnOnce() + Send + 'static>(&self, f: F) {
-        extern "C" fn trampoline<F: FnOnce()>(context: *mut c_void) {
+        self.exec_async_boxed(Box::new(f));
+    }
+
+    /// The non-generic part of [`exec_async`](Self::exec_async): one trampoline for
+    /// every closure type.
+    fn exec_async_boxed(&self, f: Box<dyn FnOnce() + Send>) {
+        extern "C" fn trampoline(context: *mut c_void) {
             // SAFETY: `context` is the Box leaked below, handed over exactly once.
-            let f = unsafe { Box::from_raw(context.cast::<F>()) };
-            let _ = catch_unwind(AssertUnwindSafe(f));
+            let f = unsafe { Box::from_raw(context.cast::<Box<dyn FnOnce() + Send>>()) };
+            let _ = catch_unwind(AssertUnwindSafe(*f));
         }
         let context = Box::into_raw(Box::new(f));
         // SAFETY: the queue is alive (we hold a reference) and retains itself while the
         // item is pending; the trampoline takes ownership of `context`.
-        unsafe { dispatch_async_f(self.0.as_ptr(), context.cast(), trampoline::<F>) }
+        unsafe { dispatch_async_f(self.0.as_ptr(), context.cast(), trampoline) }
     }
 
     /// Runs `f` on the queue and waits for its result. Called from a work item of this
@@ -107,35 +113,34 @@ impl Queue {
         if self.is_current() {
             return autoreleasepool(f);
         }
-        struct Context<F, R> {
-            f: Option<F>,
-            result: Option<std::thread::Result<R>>,
+        let mut f = Some(f);
+        let mut result = None;
+        let mut call = || result = Some(f.take().map(|f| f()));
+        if let Err(panic) = self.exec_sync_dyn(&mut call) {
+            resume_unwind(panic);
         }
-        extern "C" fn trampoline<F: FnOnce() -> R, R>(context: *mut c_void) {
+        result.flatten().expect("dispatch_sync_f ran the work item")
+    }
+
+    /// The non-generic part of [`exec_sync`](Self::exec_sync).
+    fn exec_sync_dyn(&self, f: &mut (dyn FnMut() + Send)) -> std::thread::Result<()> {
+        struct Context<'a> {
+            f: &'a mut (dyn FnMut() + Send),
+            result: std::thread::Result<()>,
+        }
+        extern "C" fn trampoline(context: *mut c_void) {
             // SAFETY: `context` points to the Context on the waiting caller's stack,
             // which dispatch_sync_f keeps alive and untouched until we return.
-            let context = unsafe { &mut *context.cast::<Context<F, R>>() };
-            let f = context.f.take().expect("a sync work item runs once");
-            context.result = Some(catch_unwind(AssertUnwindSafe(|| autoreleasepool(f))));
+            let context = unsafe { &mut *context.cast::<Context<'_>>() };
+            let f = &mut *context.f;
+            context.result = catch_unwind(AssertUnwindSafe(|| autoreleasepool(f)));
         }
-        let mut context = Context {
-            f: Some(f),
-            result: None,
-        };
+        let mut context = Context { f, result: Ok(()) };
         // SAFETY: the queue is alive; dispatch_sync_f returns only after the trampoline
-        // has run, so `context` outlives its use. We are not on this queue (checked
-        // above), so this cannot deadlock on it.
-        unsafe {
-            dispatch_sync_f(
-                self.0.as_ptr(),
-                ptr::addr_of_mut!(context).cast(),
-                trampoline::<F, R>,
-            );
-        }
-        match context.result.expect("dispatch_sync_f ran the work item") {
-            Ok(value) => value,
-            Err(panic) => resume_unwind(panic),
-        }
+        // has run, so `context` outlives its use. The caller checked that we are not on
+        // this queue, so this cannot deadlock on it.
+        unsafe { dispatch_sync_f(self.0.as_ptr(), ptr::addr_of_mut!(context).cast(), trampoline) };
+        context.result
     }
 }
 

@@ -605,14 +605,12 @@ pub(crate) trait Receiver {
 }
 
 impl Receiver for &Id {
-    #[inline]
     fn receiver_ptr(self) -> NonNull<Object> {
         self.0
     }
 }
 
 impl Receiver for ClassRef {
-    #[inline]
     fn receiver_ptr(self) -> NonNull<Object> {
         self.0
     }
@@ -766,7 +764,6 @@ macro_rules! objc_methods {
         $(#[$meta])*
         #[allow(unsafe_code)]
         #[track_caller]
-        #[inline]
         $vis fn $name($recv: $recv_ty $(, $arg: $arg_ty)*) $(-> $ret)? {
             let receiver = $crate::ffi::runtime::Receiver::receiver_ptr($recv);
             let args = ($($crate::ffi::runtime::IntoArg::into_arg($arg),)*);
