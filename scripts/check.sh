@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole check, as CI runs it: formatting, clippy for the simulator and both
-# Apple targets, the simulator test suite, Miri on the completion bridge, the suite
-# under valgrind, the docs, and the MSRV build.
+# Apple targets, the simulator test suite and doc examples, Miri on the completion
+# bridge, the suite under valgrind, the short soak, the docs, the MSRV build and the
+# package contents.
 #
 # Needs (Debian/Ubuntu): clang libblocksruntime-dev libgnustep-base-dev valgrind,
 # rustup targets aarch64-apple-darwin and x86_64-apple-darwin, nightly with miri and
@@ -21,6 +22,8 @@ for target in aarch64-apple-darwin x86_64-apple-darwin; do
     step "clippy: $target"
     cargo clippy --all-targets --target "$target" -- -D warnings
 done
+step "clippy: release build of the library (aarch64-apple-darwin)"
+cargo clippy --release --lib --target aarch64-apple-darwin -- -D warnings
 
 step "simulator test suite"
 log=target/test-suite.log
@@ -33,11 +36,17 @@ if grep -q "autorelease called without pool" "$log"; then
     exit 1
 fi
 
+step "doc examples, compiled against the simulator"
+RUSTDOCFLAGS="--cfg arcbox_vz_sim" cargo test --doc
+
 step "Miri: the completion bridge"
 cargo +nightly miri test --lib bridge::tests
 
 step "valgrind: the suite, and leak growth from N to 2N"
 scripts/valgrind.sh
+
+step "soak, short tier (scripts/soak.sh for the full one)"
+scripts/soak.sh --short
 
 step "docs for aarch64-apple-darwin"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --target aarch64-apple-darwin
@@ -46,5 +55,13 @@ step "MSRV $MSRV: the library for both Apple targets"
 for target in aarch64-apple-darwin x86_64-apple-darwin; do
     cargo "+$MSRV" check --lib --target "$target"
 done
+
+step "package contents"
+files=$(cargo package --list --allow-dirty)
+if grep -E '^(tests/sim/|scripts/|\.ci/|\.cargo/|target/)' <<<"$files"; then
+    echo "FAIL: test equipment or tooling would be published"
+    exit 1
+fi
+echo "$(wc -l <<<"$files") files, no test equipment"
 
 step "all checks passed"

@@ -139,7 +139,13 @@ impl Queue {
         // SAFETY: the queue is alive; dispatch_sync_f returns only after the trampoline
         // has run, so `context` outlives its use. The caller checked that we are not on
         // this queue, so this cannot deadlock on it.
-        unsafe { dispatch_sync_f(self.0.as_ptr(), ptr::addr_of_mut!(context).cast(), trampoline) };
+        unsafe {
+            dispatch_sync_f(
+                self.0.as_ptr(),
+                ptr::addr_of_mut!(context).cast(),
+                trampoline,
+            )
+        };
         context.result
     }
 }
