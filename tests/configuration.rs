@@ -244,26 +244,3 @@ fn generic_platform_and_machine_identifier() {
         assert!(!platform.is_nested_virtualization_enabled());
     });
 }
-
-#[test]
-fn the_issue_snippet_runs_up_to_build() {
-    sim::scenario(|| -> Result<(), VZError> {
-        use arcbox_vz::{
-            SharedDirectory, SingleDirectoryShare, VirtioFileSystemDeviceConfiguration,
-        };
-        let dir = TempDir::new("snippet");
-        let mut config = VirtualMachineConfiguration::new()?;
-        config.set_cpu_count(2).set_memory_size(512 * 1024 * 1024);
-        let boot_loader = LinuxBootLoader::new(dir.kernel())?;
-        config.set_boot_loader(boot_loader);
-        config.set_platform(GenericPlatform::new()?);
-        let share = SharedDirectory::new(dir.path(), false)?;
-        let dir_share = SingleDirectoryShare::new(share);
-        let fs_device = VirtioFileSystemDeviceConfiguration::new("myshare", dir_share)?;
-        config.set_directory_sharing_devices(vec![fs_device]);
-        config.validate()?;
-        let _vm: arcbox_vz::VirtualMachine = config.build()?;
-        Ok(())
-    })
-    .unwrap();
-}

@@ -1,6 +1,7 @@
 //! Helpers shared by the simulator test suites.
 #![allow(dead_code)] // each test binary uses a different subset
 
+#[allow(unused_imports)] // not every test binary uses the simulator's hooks
 pub(crate) use arcbox_vz_sim as sim;
 
 use std::path::{Path, PathBuf};
