@@ -1,7 +1,7 @@
-//! `cargo run --example simple_vm` against the simulator, on a real pseudo-terminal:
-//! the fake guest's boot banner comes through the serial port to the terminal, the
-//! terminal is in raw mode while it runs, Ctrl-C stops the guest cleanly, the exit
-//! status says why, and the terminal is restored.
+//! The examples against the simulator. `simple_vm` on a real pseudo-terminal: the fake
+//! guest's boot banner comes through the serial port to the terminal, the terminal is
+//! in raw mode while it runs, Ctrl-C stops the guest cleanly, the exit status says
+//! why, and the terminal is restored. The other three run to completion.
 #![cfg(arcbox_vz_sim)]
 
 mod common;
@@ -222,5 +222,72 @@ fn simple_vm_reports_bad_input_in_one_line() {
             "{args:?}: {stderr}"
         );
         assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn the_other_examples_run_against_the_simulator() {
+    let dir = common::TempDir::new("examples");
+    let kernel = dir.kernel();
+    let kernel = kernel.to_str().unwrap();
+    let share = dir.path().join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    /// Example, arguments, an environment variable, what its output must contain.
+    type Case<'a> = (
+        &'a str,
+        Vec<&'a str>,
+        Option<(&'a str, &'a str)>,
+        &'a [&'a str],
+    );
+    let cases: [Case<'_>; 3] = [
+        (
+            "vsock_echo",
+            vec!["--kernel", kernel],
+            None,
+            &["got back \"hello from the host\"", "stopped: HostStopped"],
+        ),
+        (
+            "vsock_listen",
+            vec!["--kernel", kernel, "--port", "5000"],
+            Some(("ARCBOX_VZ_SIM_GUEST_CONNECT", "5000")),
+            &[
+                "the guest says \"hello from the guest\"",
+                "stopped: HostStopped",
+            ],
+        ),
+        (
+            "virtiofs",
+            vec![
+                "--kernel",
+                kernel,
+                "--share",
+                share.to_str().unwrap(),
+                "--tag",
+                "data",
+            ],
+            None,
+            &["virtiofs tag \"data\"", "read-only", "stopped: HostStopped"],
+        ),
+    ];
+    for (name, args, env, expected) in cases {
+        let mut command = Command::new(example(name));
+        command.args(&args);
+        if let Some((key, value)) = env {
+            command.env(key, value);
+        }
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{name}: {}\n{stdout}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for needle in expected {
+            assert!(
+                stdout.contains(needle),
+                "{name}: {needle:?} missing from\n{stdout}"
+            );
+        }
     }
 }
