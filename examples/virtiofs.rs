@@ -43,15 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     flags.check(&["kernel", "initrd", "share", "tag"])?;
     let directory = flags.get("share")?.ok_or("--share DIR is required")?;
     let tag = flags.get("tag")?.unwrap_or_else(|| "share".to_owned());
-    let console_log = std::env::temp_dir().join("virtiofs-console.log");
-    let mut config = common::base_configuration(
-        &common::kernel_flag(&flags)?,
-        flags.get("initrd")?.as_deref(),
-        "console=hvc0",
-        2,
-        512 << 20,
-        FileSerialPortAttachment::new(&console_log, false)?,
-    )?;
+    let (mut config, console_log) = common::logged_configuration(&flags, "virtiofs")?;
     let share = SingleDirectoryShare::new(SharedDirectory::new(&directory, false)?);
     config.set_directory_sharing_devices(vec![VirtioFileSystemDeviceConfiguration::new(
         &tag, share,
@@ -59,6 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let vm = config.build()?;
 
     block_on(vm.start())?;
+    println!("started; guest console in {}", console_log.display());
     let device = vm.directory_sharing_devices().remove(0);
     println!(
         "sharing {directory} as virtiofs tag {:?}; in the guest: mount -t virtiofs {tag} /mnt",

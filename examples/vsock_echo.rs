@@ -21,21 +21,13 @@ mod common;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     use std::time::Duration;
 
-    use arcbox_vz::{FileSerialPortAttachment, VZError};
+    use arcbox_vz::VZError;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
     let flags = common::Flags::from_env();
     flags.check(&["kernel", "initrd", "port"])?;
     let port: u32 = flags.get("port")?.map_or(Ok(1024), |p| p.parse())?;
-    let console_log = std::env::temp_dir().join("vsock_echo-console.log");
-    let config = common::base_configuration(
-        &common::kernel_flag(&flags)?,
-        flags.get("initrd")?.as_deref(),
-        "console=hvc0",
-        2,
-        512 << 20,
-        FileSerialPortAttachment::new(&console_log, false)?,
-    )?;
+    let (config, console_log) = common::logged_configuration(&flags, "vsock_echo")?;
     let vm = config.build()?;
     vm.start().await?;
     println!("started; guest console in {}", console_log.display());

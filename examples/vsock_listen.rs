@@ -19,23 +19,14 @@ mod common;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     use std::io::{BufRead, BufReader, Write};
 
-    use arcbox_vz::FileSerialPortAttachment;
-
     let flags = common::Flags::from_env();
     flags.check(&["kernel", "initrd", "port"])?;
     let port: u32 = flags.get("port")?.map_or(Ok(5000), |p| p.parse())?;
-    let console_log = std::env::temp_dir().join("vsock_listen-console.log");
-    let config = common::base_configuration(
-        &common::kernel_flag(&flags)?,
-        flags.get("initrd")?.as_deref(),
-        "console=hvc0",
-        2,
-        512 << 20,
-        FileSerialPortAttachment::new(&console_log, false)?,
-    )?;
+    let (config, console_log) = common::logged_configuration(&flags, "vsock_listen")?;
     smol::block_on(async {
         let vm = config.build()?;
         vm.start().await?;
+        println!("started; guest console in {}", console_log.display());
         let listener = vm.socket_devices()[0].listen(port)?;
         println!("listening on vsock port {port}; in the guest: socat - VSOCK-CONNECT:2:{port}");
 

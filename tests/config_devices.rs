@@ -5,31 +5,13 @@
 mod common;
 
 use arcbox_vz::{
-    GenericPlatform, LinuxBootLoader, USBKeyboardConfiguration,
-    USBScreenCoordinatePointingDeviceConfiguration, VZError, VirtioEntropyDeviceConfiguration,
-    VirtioGraphicsDeviceConfiguration, VirtioGraphicsScanoutConfiguration,
-    VirtioSocketDeviceConfiguration, VirtioTraditionalMemoryBalloonDeviceConfiguration,
-    VirtualMachineConfiguration, XHCIControllerConfiguration,
+    GenericPlatform, USBKeyboardConfiguration, USBScreenCoordinatePointingDeviceConfiguration,
+    VZError, VirtioEntropyDeviceConfiguration, VirtioGraphicsDeviceConfiguration,
+    VirtioGraphicsScanoutConfiguration, VirtioSocketDeviceConfiguration,
+    VirtioTraditionalMemoryBalloonDeviceConfiguration, VirtualMachineConfiguration,
+    XHCIControllerConfiguration,
 };
-use common::{TempDir, sim};
-
-const MIB: u64 = 1024 * 1024;
-
-fn minimal_config(dir: &TempDir) -> VirtualMachineConfiguration {
-    let mut config = VirtualMachineConfiguration::new().unwrap();
-    config
-        .set_cpu_count(2)
-        .set_memory_size(512 * MIB)
-        .set_boot_loader(LinuxBootLoader::new(dir.kernel()).unwrap());
-    config
-}
-
-fn invalid_argument(err: VZError) -> (&'static str, String) {
-    match err {
-        VZError::InvalidArgument { argument, reason } => (argument, reason),
-        other => panic!("expected InvalidArgument, got {other:?}"),
-    }
-}
+use common::{TempDir, invalid_argument, minimal_config, sim};
 
 /// The framework's reason when `validate` fails with VZErrorDomain code 2.
 fn framework_refusal(config: &VirtualMachineConfiguration) -> String {

@@ -10,12 +10,10 @@ use std::os::unix::net::{UnixDatagram, UnixStream};
 
 use arcbox_vz::{
     BridgedNetworkDeviceAttachment, BridgedNetworkInterface, FileHandleNetworkDeviceAttachment,
-    LinuxBootLoader, MACAddress, NATNetworkDeviceAttachment, NetworkDeviceAttachment, VZError,
-    VirtioNetworkDeviceConfiguration, VirtualMachineConfiguration,
+    MACAddress, NATNetworkDeviceAttachment, NetworkDeviceAttachment, VZError,
+    VirtioNetworkDeviceConfiguration,
 };
-use common::{TempDir, sim};
-
-const MIB: u64 = 1024 * 1024;
+use common::{TempDir, invalid_argument, minimal_config, sim};
 
 unsafe extern "C" {
     /// Simulator control (tests/sim/csrc/vz_network.m): whether the process holds the
@@ -36,22 +34,6 @@ fn with_vm_networking_entitlement<R>(body: impl FnOnce() -> R) -> R {
     unsafe { sim_network_set_vm_networking_entitlement(1) };
     let _reset = Reset;
     body()
-}
-
-fn invalid_argument(err: VZError) -> (&'static str, String) {
-    match err {
-        VZError::InvalidArgument { argument, reason } => (argument, reason),
-        other => panic!("expected InvalidArgument, got {other:?}"),
-    }
-}
-
-fn minimal_config(dir: &TempDir) -> VirtualMachineConfiguration {
-    let mut config = VirtualMachineConfiguration::new().unwrap();
-    config
-        .set_cpu_count(2)
-        .set_memory_size(512 * MIB)
-        .set_boot_loader(LinuxBootLoader::new(dir.kernel()).unwrap());
-    config
 }
 
 /// Descriptors of this process that refer to the same object as `fd` (the same

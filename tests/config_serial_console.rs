@@ -10,30 +10,11 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use arcbox_vz::{
-    FileHandleSerialPortAttachment, FileSerialPortAttachment, LinuxBootLoader,
-    SerialPortAttachment, VZError, VirtioConsoleDeviceConfiguration,
-    VirtioConsoleDeviceSerialPortConfiguration, VirtioConsolePortConfiguration,
-    VirtualMachineConfiguration,
+    FileHandleSerialPortAttachment, FileSerialPortAttachment, SerialPortAttachment, VZError,
+    VirtioConsoleDeviceConfiguration, VirtioConsoleDeviceSerialPortConfiguration,
+    VirtioConsolePortConfiguration,
 };
-use common::{TempDir, sim};
-
-const MIB: u64 = 1024 * 1024;
-
-fn invalid_argument(err: VZError) -> (&'static str, String) {
-    match err {
-        VZError::InvalidArgument { argument, reason } => (argument, reason),
-        other => panic!("expected InvalidArgument, got {other:?}"),
-    }
-}
-
-fn minimal_config(dir: &TempDir) -> VirtualMachineConfiguration {
-    let mut config = VirtualMachineConfiguration::new().unwrap();
-    config
-        .set_cpu_count(2)
-        .set_memory_size(512 * MIB)
-        .set_boot_loader(LinuxBootLoader::new(dir.kernel()).unwrap());
-    config
-}
+use common::{TempDir, invalid_argument, minimal_config, sim};
 
 /// What a descriptor refers to, from /proc (`socket:[inode]`, a file path...).
 fn target(fd: RawFd) -> PathBuf {

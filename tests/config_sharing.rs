@@ -8,28 +8,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use arcbox_vz::{
-    DirectoryShare, LinuxBootLoader, MultipleDirectoryShare, SharedDirectory, SingleDirectoryShare,
-    VZError, VirtioFileSystemDeviceConfiguration, VirtualMachineConfiguration,
+    DirectoryShare, MultipleDirectoryShare, SharedDirectory, SingleDirectoryShare, VZError,
+    VirtioFileSystemDeviceConfiguration,
 };
-use common::{TempDir, sim};
-
-const MIB: u64 = 1024 * 1024;
-
-fn invalid_argument(err: VZError) -> (&'static str, String) {
-    match err {
-        VZError::InvalidArgument { argument, reason } => (argument, reason),
-        other => panic!("expected InvalidArgument, got {other:?}"),
-    }
-}
-
-fn minimal_config(dir: &TempDir) -> VirtualMachineConfiguration {
-    let mut config = VirtualMachineConfiguration::new().unwrap();
-    config
-        .set_cpu_count(2)
-        .set_memory_size(512 * MIB)
-        .set_boot_loader(LinuxBootLoader::new(dir.kernel()).unwrap());
-    config
-}
+use common::{TempDir, invalid_argument, minimal_config, sim};
 
 fn subdir(dir: &TempDir, name: &str) -> PathBuf {
     let path = dir.path().join(name);

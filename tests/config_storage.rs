@@ -18,16 +18,9 @@ use arcbox_vz::{
     StorageDeviceAttachment, StorageDeviceConfiguration, USBMassStorageDeviceConfiguration,
     VZError, VirtioBlockDeviceConfiguration, VirtualMachineConfiguration,
 };
-use common::{TempDir, sim};
+use common::{TempDir, invalid_argument, sim};
 
 const MIB: u64 = 1024 * 1024;
-
-fn invalid_argument(err: VZError) -> (&'static str, String) {
-    match err {
-        VZError::InvalidArgument { argument, reason } => (argument, reason),
-        other => panic!("expected InvalidArgument, got {other:?}"),
-    }
-}
 
 /// A raw disk image of `sectors` 512-byte sectors.
 fn disk_image(dir: &TempDir, name: &str, sectors: usize) -> PathBuf {

@@ -11,25 +11,9 @@ use arcbox_vz::{
     BootLoader, EFIBootLoader, EFIVariableStore, GenericMachineIdentifier, GenericPlatform,
     LinuxBootLoader, VZError, VirtualMachineConfiguration,
 };
-use common::{TempDir, sim};
+use common::{TempDir, invalid_argument, minimal_config, sim};
 
 const MIB: u64 = 1024 * 1024;
-
-fn invalid_argument(err: VZError) -> (&'static str, String) {
-    match err {
-        VZError::InvalidArgument { argument, reason } => (argument, reason),
-        other => panic!("expected InvalidArgument, got {other:?}"),
-    }
-}
-
-fn minimal_config(dir: &TempDir) -> VirtualMachineConfiguration {
-    let mut config = VirtualMachineConfiguration::new().unwrap();
-    config
-        .set_cpu_count(2)
-        .set_memory_size(512 * MIB)
-        .set_boot_loader(LinuxBootLoader::new(dir.kernel()).unwrap());
-    config
-}
 
 #[test]
 fn system_limits() {

@@ -124,6 +124,25 @@ pub(crate) fn base_configuration(
     Ok(config)
 }
 
+/// The configuration of the vsock and virtiofs examples: `--kernel` and `--initrd`
+/// from `flags`, 2 CPUs, 512 MiB, and the guest console written to
+/// `$TMPDIR/<name>-console.log`, whose path comes back too.
+pub(crate) fn logged_configuration(
+    flags: &Flags,
+    name: &str,
+) -> Result<(VirtualMachineConfiguration, std::path::PathBuf), Box<dyn std::error::Error>> {
+    let console_log = std::env::temp_dir().join(format!("{name}-console.log"));
+    let config = base_configuration(
+        &kernel_flag(flags)?,
+        flags.get("initrd")?.as_deref(),
+        "console=hvc0",
+        2,
+        512 << 20,
+        arcbox_vz::FileSerialPortAttachment::new(&console_log, false)?,
+    )?;
+    Ok((config, console_log))
+}
+
 /// The kernel path from `--kernel`, with a hint when it is missing.
 pub(crate) fn kernel_flag(flags: &Flags) -> Result<String, String> {
     flags.get("kernel")?.ok_or_else(|| {

@@ -224,10 +224,10 @@ impl RcBlock {
             closure: UnsafeCell::new(MaybeUninit::new(f)),
             _shape: PhantomData,
         };
-        // SAFETY: `stack` is a complete stack block whose descriptor is static and
-        // describes its real size. _Block_copy moves it (closure included) to the heap;
-        // the stack original keeps the closure in MaybeUninit, so it is never dropped
-        // twice, and nothing reads it again.
+        // _Block_copy moves the block, closure included, to the heap; the stack
+        // original keeps the closure in MaybeUninit, so it is never dropped twice, and
+        // nothing reads it again.
+        // SAFETY: `stack` is a complete block whose static descriptor has its real size.
         let heap = unsafe { _Block_copy((&raw const stack).cast()) };
         Self(NonNull::new(heap).expect("_Block_copy failed: out of memory"))
     }

@@ -79,14 +79,27 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
     }
 }
 
-/// A minimal bootable configuration: 2 CPUs, 512 MiB, a kernel, a vsock device and a
-/// serial console on `/dev/null`.
-pub(crate) fn vm_config(dir: &TempDir) -> arcbox_vz::VirtualMachineConfiguration {
+/// The `(argument, reason)` of an `InvalidArgument`; panics on any other error.
+pub(crate) fn invalid_argument(err: arcbox_vz::VZError) -> (&'static str, String) {
+    match err {
+        arcbox_vz::VZError::InvalidArgument { argument, reason } => (argument, reason),
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+}
+
+/// A configuration that validates: 2 CPUs, 512 MiB and a kernel.
+pub(crate) fn minimal_config(dir: &TempDir) -> arcbox_vz::VirtualMachineConfiguration {
     let mut config = arcbox_vz::VirtualMachineConfiguration::new().unwrap();
     config
         .set_cpu_count(2)
         .set_memory_size(512 * 1024 * 1024)
-        .set_boot_loader(arcbox_vz::LinuxBootLoader::new(dir.kernel()).unwrap())
-        .set_socket_devices(vec![arcbox_vz::VirtioSocketDeviceConfiguration::new()]);
+        .set_boot_loader(arcbox_vz::LinuxBootLoader::new(dir.kernel()).unwrap());
+    config
+}
+
+/// `minimal_config` with a vsock device.
+pub(crate) fn vm_config(dir: &TempDir) -> arcbox_vz::VirtualMachineConfiguration {
+    let mut config = minimal_config(dir);
+    config.set_socket_devices(vec![arcbox_vz::VirtioSocketDeviceConfiguration::new()]);
     config
 }
