@@ -228,3 +228,13 @@ fn generic_platform_and_machine_identifier() {
         assert!(!platform.is_nested_virtualization_enabled());
     });
 }
+
+#[test]
+fn isolated_reports_a_hang_and_a_clean_exit() {
+    let hang = common::isolated(
+        "isolated_reports_a_hang_and_a_clean_exit",
+        std::time::Duration::from_millis(300),
+        || std::thread::sleep(std::time::Duration::from_secs(60)),
+    );
+    assert!(hang.timed_out(), "{hang:?}");
+}
