@@ -22,11 +22,19 @@
 //!   the caller releases it (closes an fd); nothing leaks.
 
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use crate::error::VZError;
+
+/// Wakes a user's waker from a callback of the framework. A waker is user code and
+/// may panic: the panic is caught here (the panic hook has reported it), that one
+/// wake-up is lost, and the process goes on. Never called with a lock held.
+pub(crate) fn wake(waker: Waker) {
+    let _ = catch_unwind(AssertUnwindSafe(move || waker.wake()));
+}
 
 /// Creates a connected completer and future.
 pub(crate) fn channel<T>() -> (Completer<T>, Completion<T>) {
@@ -99,7 +107,7 @@ impl<T> Completer<T> {
         drop(shared);
         // Woken outside the lock: the future may be polled on another thread at once.
         if let Some(waker) = waker {
-            waker.wake();
+            wake(waker);
         }
         Ok(())
     }
@@ -126,7 +134,7 @@ impl<T> Drop for Completer<T> {
             state.waker.take()
         };
         if let Some(waker) = waker {
-            waker.wake();
+            wake(waker);
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::vm::VirtualMachineState;
+use crate::vm::state::VirtualMachineState;
 
 /// Everything that can go wrong, as one matchable enum.
 ///

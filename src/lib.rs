@@ -59,8 +59,6 @@
 
 mod bridge;
 pub mod configuration;
-#[allow(unsafe_code)] // method implementations receive raw pointers from the runtime
-mod delegate;
 pub mod device;
 mod error;
 #[allow(unsafe_code)]
@@ -76,7 +74,8 @@ pub use ffi::bench::run as __run_benchmarks;
 pub use configuration::*;
 pub use device::*;
 pub use error::{FrameworkError, VZError};
-pub use socket::{VirtioSocketDevice, VsockListener, VsockStream};
+pub use socket::{Accept, VirtioSocketDevice, VsockListener, VsockStream};
 pub use vm::{
-    StartOptions, StopReason, VirtualMachine, VirtualMachineState, VmEvent, VmEvents, is_supported,
+    StartOptions, StopReason, VirtualMachine, VirtualMachineState, VmEvent, VmEvents,
+    WaitUntilStopped, is_supported,
 };

@@ -102,15 +102,21 @@ fn a_port_nobody_listens_on_is_connection_reset() {
         let dir = TempDir::new("reset");
         let (vm, device) = running_vm(&dir);
         match block_on(device.connect(4444)) {
-            Err(VZError::Io(e)) => assert_eq!(e.kind(), ErrorKind::ConnectionReset),
+            Err(VZError::Io(e)) => {
+                assert_eq!(e.kind(), ErrorKind::ConnectionReset);
+                // The message names the port, so a retry loop's log says which.
+                assert!(e.to_string().contains("vsock port 4444"), "{e}");
+            }
             other => panic!("expected ConnectionReset, got {other:?}"),
         }
         stop(&vm);
-        // And on a stopped virtual machine.
-        assert!(matches!(
-            block_on(device.connect(ECHO_PORT)),
-            Err(VZError::Io(_))
-        ));
+        // A stopped virtual machine is a state error, not a reset to retry on.
+        match block_on(device.connect(ECHO_PORT)) {
+            Err(VZError::InvalidState { state, .. }) => {
+                assert_eq!(state, arcbox_vz::VirtualMachineState::Stopped)
+            }
+            other => panic!("expected InvalidState, got {other:?}"),
+        }
     });
 }
 

@@ -179,7 +179,7 @@ impl IntoArg for &Queue {
 ///
 /// It is reached only through [`with`](Self::with) (a hop onto the queue) or
 /// [`get_on_queue`](Self::get_on_queue) (already on it), and it is dropped on the
-/// queue. That makes it `Send + Sync` even though the value is neither thread-safe
+/// queue, in a work item of its own. That makes it `Send + Sync` even though the value is neither thread-safe
 /// nor allowed off the queue.
 #[derive(Debug)]
 pub(crate) struct QueueBound<T: Send + 'static> {
@@ -241,14 +241,14 @@ impl<T: Send + 'static> QueueBound<T> {
     }
 }
 
+/// The value is dropped in a work item of its own on the queue, always, even when the
+/// last reference goes away on the queue itself: inline, its release could run in the
+/// middle of a completion handler, a delegate method or another work item, ahead of
+/// work already queued that still uses it.
 impl<T: Send + 'static> Drop for QueueBound<T> {
     fn drop(&mut self) {
         // SAFETY: dropped once, here; the field is never used again.
         let value = unsafe { ManuallyDrop::take(&mut self.value) };
-        if self.queue.is_current() {
-            drop(value);
-        } else {
-            self.queue.exec_async(move || drop(value));
-        }
+        self.queue.exec_async(move || drop(value));
     }
 }

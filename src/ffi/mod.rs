@@ -18,6 +18,7 @@
 #[cfg(arcbox_vz_bench)]
 pub(crate) mod bench;
 pub(crate) mod block;
+pub(crate) mod delegate;
 pub(crate) mod dispatch;
 pub(crate) mod encode;
 pub(crate) mod fd;
