@@ -78,6 +78,8 @@ struct HubState {
     last_stop: Option<StopReason>,
     /// A start has begun at least once.
     ever_started: bool,
+    /// The latest state known here (from `state` notifications and queue reads).
+    state: Option<VirtualMachineState>,
     stop_waiters: Vec<(u64, StopWaiter)>,
     /// Run once the virtual machine reaches a stable state: a teardown that found it
     /// starting, pausing or resuming.
@@ -94,6 +96,36 @@ impl std::fmt::Debug for HubState {
             .field("stop_waiters", &self.stop_waiters.len())
             .field("closed", &self.closed)
             .finish_non_exhaustive()
+    }
+}
+
+impl HubState {
+    /// The reason a stop waiter resolves with now, if it can.
+    fn stopped_because(&self) -> Option<StopReason> {
+        if !self.state.is_some_and(is_stopped) {
+            return None;
+        }
+        match (&self.last_stop, self.ever_started) {
+            (Some(reason), _) => Some(reason.clone()),
+            (None, false) => Some(StopReason::NeverStarted),
+            (None, true) => None, // stopped; the reason is on its way
+        }
+    }
+
+    /// Resolves every armed waiter if the virtual machine is stopped and why is
+    /// known; returns the wakers to wake once the lock is released.
+    fn resolve_waiters(&mut self) -> Vec<Waker> {
+        let Some(reason) = self.stopped_because() else {
+            return Vec::new();
+        };
+        self.stop_waiters
+            .iter_mut()
+            .filter(|(_, w)| w.armed && w.reason.is_none())
+            .filter_map(|(_, w)| {
+                w.reason = Some(reason.clone());
+                w.waker.take()
+            })
+            .collect()
     }
 }
 
@@ -141,20 +173,13 @@ impl EventHub {
         }
     }
 
-    /// Records why the virtual machine stopped and wakes every armed stop waiter.
+    /// Records why the virtual machine stopped and wakes the stop waiters that can
+    /// now resolve.
     pub(crate) fn record_stop(&self, reason: StopReason) {
-        let wakers: Vec<Waker> = {
-            let mut state = self.lock();
-            state.last_stop = Some(reason.clone());
-            state
-                .stop_waiters
-                .iter_mut()
-                .filter(|(_, w)| w.armed && w.reason.is_none())
-                .filter_map(|(_, w)| {
-                    w.reason = Some(reason.clone());
-                    w.waker.take()
-                })
-                .collect()
+        let wakers = {
+            let mut hub = self.lock();
+            hub.last_stop = Some(reason);
+            hub.resolve_waiters()
         };
         wakers.into_iter().for_each(bridge::wake);
     }
@@ -164,6 +189,7 @@ impl EventHub {
         let mut state = self.lock();
         state.last_stop = None;
         state.ever_started = true;
+        state.state = Some(VirtualMachineState::Starting);
     }
 
     /// A new event stream that sees what happens from now on.
@@ -208,7 +234,13 @@ impl EventHub {
     /// Called for every `state` change: emits it and, once the state is stable, runs
     /// a parked teardown.
     pub(crate) fn state_changed(&self, state: VirtualMachineState) {
+        let wakers = {
+            let mut hub = self.lock();
+            hub.state = Some(state);
+            hub.resolve_waiters()
+        };
         self.emit(&VmEvent::StateChanged(state));
+        wakers.into_iter().for_each(bridge::wake);
         if is_stable(state) {
             let settled = self.lock().on_settled.take();
             if let Some(settled) = settled {
@@ -231,35 +263,23 @@ impl EventHub {
         id
     }
 
-    /// On the VM queue, with the state read there: resolves the waiter at once when
-    /// the virtual machine is stopped and why is known; otherwise it waits for the
-    /// next [`record_stop`](Self::record_stop). Apple does not order the `state`
-    /// notification, the delegate call and the completion handler, so a stopped state
-    /// whose reason has not arrived yet keeps the waiter waiting for it.
+    /// On the VM queue, with the state read there: from now on the waiter resolves as
+    /// soon as the virtual machine is stopped *and* why is known (or it never
+    /// started). Apple does not order the `state` notification, the delegate call and
+    /// the completion handler, so the waiter waits for both, whichever comes last:
+    /// when it resolves, the reason is the real one and the virtual machine can be
+    /// started again at once.
     pub(crate) fn arm_stop_waiter(&self, id: u64, state_now: VirtualMachineState) {
-        let waker = {
+        let wakers = {
             let mut hub = self.lock();
-            let known = match (&hub.last_stop, hub.ever_started) {
-                _ if !is_stopped(state_now) => None,
-                (Some(reason), _) => Some(reason.clone()),
-                (None, false) => Some(StopReason::NeverStarted),
-                (None, true) => None, // stopped, and the reason is on its way
-            };
+            hub.state = Some(state_now);
             let Some((_, waiter)) = hub.stop_waiters.iter_mut().find(|(i, _)| *i == id) else {
                 return; // its future is gone
             };
             waiter.armed = true;
-            match known {
-                Some(reason) => {
-                    waiter.reason = Some(reason);
-                    waiter.waker.take()
-                }
-                None => None,
-            }
+            hub.resolve_waiters()
         };
-        if let Some(waker) = waker {
-            bridge::wake(waker);
-        }
+        wakers.into_iter().for_each(bridge::wake);
     }
 
     pub(crate) fn poll_stop_waiter(&self, id: u64, cx: &mut Context<'_>) -> Poll<StopReason> {
@@ -416,6 +436,23 @@ mod tests {
             hub.remove_stop_waiter(id);
         }
         assert_eq!(hub.registered(), (0, 0));
+    }
+
+    #[test]
+    fn a_reason_that_comes_before_the_state_waits_for_the_state() {
+        let hub = Arc::new(EventHub::default());
+        hub.start_began();
+        let id = hub.add_stop_waiter();
+        let mut cx = Context::from_waker(Waker::noop());
+        hub.arm_stop_waiter(id, VirtualMachineState::Running);
+        hub.record_stop(StopReason::GuestStopped);
+        // Still running: a `start` now would be refused.
+        assert!(hub.poll_stop_waiter(id, &mut cx).is_pending());
+        hub.state_changed(VirtualMachineState::Stopped);
+        assert_eq!(
+            hub.poll_stop_waiter(id, &mut cx),
+            Poll::Ready(StopReason::GuestStopped)
+        );
     }
 
     #[test]

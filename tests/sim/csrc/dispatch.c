@@ -63,6 +63,27 @@ struct dispatch_queue_s {
 
 static __thread struct dispatch_queue_s *current_queue;
 
+/* sim_dispatch_hold: while held, no queue starts a new work item (tests use it to
+ * line work up behind a busy queue deterministically). */
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+static int held;
+
+void sim_dispatch_hold(int on)
+{
+    pthread_mutex_lock(&hold_lock);
+    held = on;
+    pthread_cond_broadcast(&hold_cond);
+    pthread_mutex_unlock(&hold_lock);
+}
+
+static void wait_while_held(void)
+{
+    pthread_mutex_lock(&hold_lock);
+    while (held) pthread_cond_wait(&hold_cond, &hold_lock);
+    pthread_mutex_unlock(&hold_lock);
+}
+
 /* Queue threads that finished, waiting to be joined. */
 static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t threads_cond = PTHREAD_COND_INITIALIZER;
@@ -136,6 +157,12 @@ static void *queue_thread(void *arg)
             it->next = NULL;
             if (q->tail) q->tail->next = it; else q->head = it;
             q->tail = it;
+        }
+        if (q->head != NULL && q->head->sync == NULL && __atomic_load_n(&held, __ATOMIC_SEQ_CST)) {
+            pthread_mutex_unlock(&q->lock);
+            wait_while_held();
+            pthread_mutex_lock(&q->lock);
+            continue;
         }
         if (q->head != NULL) {
             struct item *it = q->head;

@@ -90,7 +90,7 @@ static void guest_connect_attempt(void *ctx)
             return;
         }
     }
-    [a->vm release];
+    [a->vm sim_unhold];
     free(a);
 }
 
@@ -98,7 +98,7 @@ static void power_off_on_queue(void *ctx)
 {
     VZVirtualMachine *vm = ctx;
     [vm sim_guestDidPowerOff];
-    [vm release];
+    [vm sim_unhold];
 }
 
 @implementation SimGuest
@@ -155,7 +155,7 @@ static void *console_thread(void *arg)
             line[len] = '\0';
             if (strcmp(line, "poweroff") == 0) {
                 write_str(_console, "[   42.000000] reboot: Power down\r\n");
-                dispatch_async_f([_machine sim_queue], [_machine retain], power_off_on_queue);
+                dispatch_async_f([_machine sim_queue], [_machine sim_hold], power_off_on_queue);
                 return;
             }
             if (len > 0) {
@@ -195,7 +195,7 @@ static void *console_thread(void *arg)
     if (connect_port != NULL) {
         struct connect_attempt *a = calloc(1, sizeof *a);
         if (a == NULL) sim_fatal("out of memory");
-        a->vm = [_machine retain];
+        a->vm = [_machine sim_hold];
         a->port = (uint32_t)strtoul(connect_port, NULL, 10);
         sim_after_ms([_machine sim_queue], 20, a, guest_connect_attempt);
     }

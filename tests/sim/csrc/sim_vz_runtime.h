@@ -209,8 +209,17 @@ enum {
     NSArray *_usbControllers;
     SimGuest *_guest;
     BOOL _stopRequested;
+    long _callbackDepth; /* framework callbacks running now (VM queue only) */
+    long _internalRefs;  /* references the framework itself holds (atomic) */
 }
 + (BOOL)isSupported;
+/* References the fake framework takes on itself; the rest are the client's. */
+- (id)sim_hold;
+- (void)sim_unhold;
+/* Brackets every completion handler, delegate call and notification the fake makes. */
+- (void)sim_enterCallback;
+- (void)sim_exitCallback;
+- (void)sim_applyState:(NSInteger)state;
 - (instancetype)initWithConfiguration:(VZVirtualMachineConfiguration *)configuration queue:(id)queue;
 @property (nonatomic, readonly) NSInteger state;
 @property (nonatomic, assign) id<VZVirtualMachineDelegate> delegate; /* weak in VZ */

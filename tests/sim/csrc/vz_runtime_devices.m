@@ -264,10 +264,12 @@ static void finish_usb(void *ctx)
         [r->device sim_setController:nil];
         [devices removeObject:r->device];
     }
+    [r->controller->_machine sim_enterCallback];
     r->handler(error);
+    [r->controller->_machine sim_exitCallback];
     _Block_release(r->handler);
     [r->device release];
-    [r->controller->_machine release];
+    [r->controller->_machine sim_unhold];
     [r->controller release];
     free(r);
 }
@@ -277,7 +279,7 @@ static void finish_usb(void *ctx)
     struct usb_request *r = malloc(sizeof *r);
     if (r == NULL) sim_fatal("out of memory");
     r->controller = [self retain];
-    [_machine retain];
+    [_machine sim_hold];
     r->device = [device retain];
     r->attach = attach;
     r->handler = _Block_copy(handler);

@@ -94,7 +94,9 @@ static void finish_connect(void *ctx)
     int pair[2];
     if ((state != VZVirtualMachineStateRunning && state != VZVirtualMachineStatePaused)
         || ![[vm sim_guest] listensOnPort:r->port]) {
+        [vm sim_enterCallback];
         r->handler(nil, [NSError errorWithDomain:NSPOSIXErrorDomain code:ECONNRESET userInfo:nil]);
+        [vm sim_exitCallback];
     } else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
         r->handler(nil, [NSError errorWithDomain:NSPOSIXErrorDomain code:errno userInfo:nil]);
     } else {
@@ -104,14 +106,16 @@ static void finish_connect(void *ctx)
             [[VZVirtioSocketConnection alloc] sim_initWithFileDescriptor:pair[0]
                                                                   source:source
                                                              destination:r->port];
+        [vm sim_enterCallback];
         r->handler(connection, nil);
+        [vm sim_exitCallback];
         /* The handler had its chance to dup the descriptor; the connection (and its
          * fd) goes away with the last reference. */
         [connection release];
     }
     _Block_release(r->handler);
     [r->device release];
-    [vm release];
+    [vm sim_unhold];
     free(r);
 }
 
@@ -122,7 +126,7 @@ static void finish_connect(void *ctx)
     struct connect_request *r = malloc(sizeof *r);
     if (r == NULL) sim_fatal("out of memory");
     r->device = [self retain];
-    [_machine retain];
+    [_machine sim_hold];
     r->port = port;
     r->handler = _Block_copy(completionHandler);
     sim_after_ms([_machine sim_queue], 0, r, finish_connect);
@@ -142,7 +146,9 @@ static void finish_connect(void *ctx)
         [[VZVirtioSocketConnection alloc] sim_initWithFileDescriptor:pair[0]
                                                               source:source
                                                          destination:port];
+    [_machine sim_enterCallback];
     BOOL accepted = [delegate listener:listener shouldAcceptNewConnection:connection fromSocketDevice:self];
+    [_machine sim_exitCallback];
     [connection release];
     if (!accepted) {
         close(pair[1]);

@@ -27,6 +27,11 @@ static size_t running_len;
 static long fail_next_start;
 static unsigned shutdown_delay_ms = 20;
 static long released_while_running;
+/* Apple does not order a state change against the completion handler or delegate
+ * call that goes with it, nor say on which thread KVO notifications arrive. */
+static unsigned callback_delay_ms;   /* the callback is a later work item, after this */
+static int delegate_first;           /* the delegate call comes before the state change */
+static int kvo_off_queue;            /* `state` notifications arrive on another thread */
 
 void sim_register_running(VZVirtualMachine *vm)
 {
@@ -53,7 +58,7 @@ void sim_unregister_running(VZVirtualMachine *vm)
 static VZVirtualMachine *last_running(void)
 {
     pthread_mutex_lock(&registry_lock);
-    VZVirtualMachine *vm = running_len ? [running[running_len - 1] retain] : nil;
+    VZVirtualMachine *vm = running_len ? [running[running_len - 1] sim_hold] : nil;
     pthread_mutex_unlock(&registry_lock);
     return vm;
 }
@@ -71,9 +76,11 @@ struct pending {
 static void pending_run(void *ctx)
 {
     struct pending *p = ctx;
+    [p->vm sim_enterCallback];
     p->step(p->vm, p->handler);
+    [p->vm sim_exitCallback];
     if (p->handler != NULL) _Block_release(p->handler);
-    [p->vm release];
+    [p->vm sim_unhold];
     free(p);
 }
 
@@ -82,7 +89,7 @@ static void later(VZVirtualMachine *vm, uint64_t ms, void (^handler)(NSError *),
 {
     struct pending *p = malloc(sizeof *p);
     if (p == NULL) sim_fatal("out of memory");
-    p->vm = [vm retain];
+    p->vm = [vm sim_hold];
     p->handler = handler != NULL ? _Block_copy(handler) : NULL;
     p->step = step;
     sim_after_ms([vm sim_queue], ms, p, pending_run);
@@ -99,6 +106,44 @@ static NSError *transition_error(NSString *what)
 static void complete_with_error(VZVirtualMachine *vm, void (^handler)(NSError *))
 {
     handler(transition_error(@"the virtual machine cannot do this in its current state"));
+}
+
+static void complete_ok(VZVirtualMachine *vm, void (^handler)(NSError *))
+{
+    (void)vm;
+    handler(nil);
+}
+
+/* Runs `block` on the VM queue as a later work item (after callback_delay_ms). */
+static void block_step(VZVirtualMachine *vm, void (^block)(NSError *))
+{
+    (void)vm;
+    block(nil);
+}
+
+static void then_later(VZVirtualMachine *vm, void (^block)(NSError *))
+{
+    later(vm, callback_delay_ms, block, block_step);
+}
+
+struct kvo_change {
+    VZVirtualMachine *vm;
+    NSInteger state;
+};
+
+/* Set while the fake itself posts a notification off the queue: KVO then reads the
+ * new value through the getter, which the framework may do for itself. */
+static __thread int notifying_off_queue;
+
+static void *kvo_thread(void *ctx)
+{
+    struct kvo_change *c = ctx;
+    void *pool = objc_autoreleasePoolPush();
+    notifying_off_queue = 1;
+    [c->vm sim_applyState:c->state];
+    notifying_off_queue = 0;
+    objc_autoreleasePoolPop(pool);
+    return NULL;
 }
 
 @implementation VZStorageDevice
@@ -199,17 +244,63 @@ static NSArray *make_devices(VZVirtualMachine *vm, NSArray *configs, id (^make)(
 
 - (void)sim_assertQueue:(const char *)what { sim_assert_queue(_queue, what); }
 
-- (void)sim_setState:(NSInteger)state
+- (id)sim_hold
 {
-    if (state == _state) return;
+    __atomic_fetch_add(&_internalRefs, 1, __ATOMIC_SEQ_CST);
+    return [self retain];
+}
+
+- (void)sim_unhold
+{
+    __atomic_fetch_sub(&_internalRefs, 1, __ATOMIC_SEQ_CST);
+    [self release];
+}
+
+- (void)sim_enterCallback { _callbackDepth++; }
+- (void)sim_exitCallback { _callbackDepth--; }
+
+/*
+ * A client that releases its last reference to the virtual machine from inside one of
+ * the framework's own callbacks makes the framework free the machine under its own
+ * feet: Apple promises nothing there. The fake keeps itself alive (so nothing crashes
+ * by luck) and fails loudly instead.
+ */
+- (oneway void)release
+{
+    if (sim_on_queue(_queue) && _callbackDepth > 0
+        && (long)[self retainCount] - __atomic_load_n(&_internalRefs, __ATOMIC_SEQ_CST) == 1)
+        sim_fatal("VZVirtualMachine %p: the client released its last reference inside a "
+                  "completion handler, delegate method or notification of the framework "
+                  "(release it in a work item of its own)", (void *)self);
+    [super release];
+}
+
+- (void)sim_applyState:(NSInteger)state
+{
     [self willChangeValueForKey:@"state"];
     _state = state;
     [self didChangeValueForKey:@"state"];
 }
 
+- (void)sim_setState:(NSInteger)state
+{
+    if (state == _state) return;
+    [self sim_enterCallback];
+    if (kvo_off_queue) {
+        /* The VM queue waits while another thread changes the state and notifies. */
+        struct kvo_change change = { self, state };
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, kvo_thread, &change) != 0) sim_fatal("pthread_create");
+        pthread_join(thread, NULL);
+    } else {
+        [self sim_applyState:state];
+    }
+    [self sim_exitCallback];
+}
+
 - (NSInteger)state
 {
-    [self sim_assertQueue:"-[VZVirtualMachine state]"];
+    if (!notifying_off_queue) [self sim_assertQueue:"-[VZVirtualMachine state]"];
     return _state;
 }
 
@@ -280,10 +371,16 @@ static void start_step(VZVirtualMachine *vm, void (^handler)(NSError *))
     long code = __atomic_exchange_n(&fail_next_start, 0, __ATOMIC_SEQ_CST);
     if (code != 0) {
         [self sim_setState:VZVirtualMachineStateStopped];
-        handler([NSError errorWithDomain:VZErrorDomain code:code userInfo:@{
+        NSError *error = [NSError errorWithDomain:VZErrorDomain code:code userInfo:@{
             NSLocalizedDescriptionKey : @"The virtual machine failed to start.",
             NSLocalizedFailureReasonErrorKey : @"Internal Virtualization error.",
-        }]);
+        }];
+        [error retain];
+        then_later(self, ^(NSError *unused) {
+            (void)unused;
+            handler(error);
+            [error release];
+        });
         return;
     }
     id bootLoader = [_configuration bootLoader];
@@ -295,7 +392,7 @@ static void start_step(VZVirtualMachine *vm, void (^handler)(NSError *))
     [self sim_setState:VZVirtualMachineStateRunning];
     sim_register_running(self);
     [_guest boot];
-    handler(nil);
+    later(self, callback_delay_ms, handler, complete_ok);
 }
 
 - (void)startWithCompletionHandler:(void (^)(NSError *))completionHandler
@@ -324,14 +421,14 @@ static void pause_step(VZVirtualMachine *vm, void (^handler)(NSError *))
 {
     [vm sim_setState:VZVirtualMachineStatePaused];
     [[vm sim_guest] setPaused:YES];
-    handler(nil);
+    later(vm, callback_delay_ms, handler, complete_ok);
 }
 
 static void resume_step(VZVirtualMachine *vm, void (^handler)(NSError *))
 {
     [[vm sim_guest] setPaused:NO];
     [vm sim_setState:VZVirtualMachineStateRunning];
-    handler(nil);
+    later(vm, callback_delay_ms, handler, complete_ok);
 }
 
 - (void)pauseWithCompletionHandler:(void (^)(NSError *))completionHandler
@@ -368,7 +465,7 @@ static void stop_step(VZVirtualMachine *vm, void (^handler)(NSError *))
 {
     [vm sim_halt];
     [vm sim_setState:VZVirtualMachineStateStopped];
-    handler(nil);
+    later(vm, callback_delay_ms, handler, complete_ok);
 }
 
 - (void)stopWithCompletionHandler:(void (^)(NSError *))completionHandler
@@ -389,9 +486,24 @@ static void stop_step(VZVirtualMachine *vm, void (^handler)(NSError *))
     [self sim_assertQueue:"-[VZVirtualMachine sim_guestDidPowerOff]"];
     if (_state != VZVirtualMachineStateRunning) return;
     [self sim_halt];
-    [self sim_setState:VZVirtualMachineStateStopped];
-    if ([_delegate respondsToSelector:@selector(guestDidStopVirtualMachine:)])
-        [_delegate guestDidStopVirtualMachine:self];
+    void (^tell)(NSError *) = ^(NSError *unused) {
+        (void)unused;
+        [self sim_enterCallback];
+        if ([_delegate respondsToSelector:@selector(guestDidStopVirtualMachine:)])
+            [_delegate guestDidStopVirtualMachine:self];
+        [self sim_exitCallback];
+    };
+    void (^change)(NSError *) = ^(NSError *unused) {
+        (void)unused;
+        [self sim_setState:VZVirtualMachineStateStopped];
+    };
+    if (delegate_first) {
+        tell(nil);
+        then_later(self, change);
+    } else {
+        change(nil);
+        then_later(self, tell);
+    }
 }
 
 static void power_off_step(VZVirtualMachine *vm, void (^handler)(NSError *))
@@ -420,13 +532,29 @@ static void power_off_step(VZVirtualMachine *vm, void (^handler)(NSError *))
     [self sim_assertQueue:"-[VZVirtualMachine sim_crashWithCode:]"];
     if (_state != VZVirtualMachineStateRunning && _state != VZVirtualMachineStatePaused) return;
     [self sim_halt];
-    [self sim_setState:VZVirtualMachineStateError];
-    NSError *error = [NSError errorWithDomain:VZErrorDomain code:code userInfo:@{
+    NSError *error = [[NSError errorWithDomain:VZErrorDomain code:code userInfo:@{
         NSLocalizedDescriptionKey : @"The virtual machine stopped unexpectedly.",
         NSLocalizedFailureReasonErrorKey : reason,
-    }];
-    if ([_delegate respondsToSelector:@selector(virtualMachine:didStopWithError:)])
-        [_delegate virtualMachine:self didStopWithError:error];
+    }] retain];
+    void (^tell)(NSError *) = ^(NSError *unused) {
+        (void)unused;
+        [self sim_enterCallback];
+        if ([_delegate respondsToSelector:@selector(virtualMachine:didStopWithError:)])
+            [_delegate virtualMachine:self didStopWithError:error];
+        [self sim_exitCallback];
+        [error release];
+    };
+    void (^change)(NSError *) = ^(NSError *unused) {
+        (void)unused;
+        [self sim_setState:VZVirtualMachineStateError];
+    };
+    if (delegate_first) {
+        tell(nil);
+        then_later(self, change);
+    } else {
+        change(nil);
+        then_later(self, tell);
+    }
 }
 
 - (void)sim_disconnectNetworkDevice:(NSUInteger)index
@@ -439,8 +567,10 @@ static void power_off_step(VZVirtualMachine *vm, void (^handler)(NSError *))
         NSLocalizedDescriptionKey : @"The network attachment was disconnected.",
     }];
     SEL sel = @selector(virtualMachine:networkDevice:attachmentWasDisconnectedWithError:);
+    [self sim_enterCallback];
     if ([_delegate respondsToSelector:sel])
         [_delegate virtualMachine:self networkDevice:device attachmentWasDisconnectedWithError:error];
+    [self sim_exitCallback];
 }
 
 @end
@@ -449,6 +579,12 @@ static void power_off_step(VZVirtualMachine *vm, void (^handler)(NSError *))
 
 void sim_guest_fail_next_start(long code) { __atomic_store_n(&fail_next_start, code, __ATOMIC_SEQ_CST); }
 void sim_guest_set_shutdown_delay_ms(unsigned ms) { shutdown_delay_ms = ms; }
+void sim_set_callback_order(unsigned delay_ms, int delegate_before_state, int kvo_on_other_thread)
+{
+    callback_delay_ms = delay_ms;
+    delegate_first = delegate_before_state;
+    kvo_off_queue = kvo_on_other_thread;
+}
 long sim_vms_released_while_running(void) { return __atomic_load_n(&released_while_running, __ATOMIC_SEQ_CST); }
 
 long sim_running_vms(void)
@@ -471,9 +607,13 @@ static void hook_in_pool(void *ctx)
 {
     struct hook_call *c = ctx;
     void *pool = objc_autoreleasePoolPush();
+    [c->vm sim_enterCallback];
     c->fn(c);
+    [c->vm sim_exitCallback];
     objc_autoreleasePoolPop(pool);
 }
+
+static void unhold(void *ctx) { [(VZVirtualMachine *)ctx sim_unhold]; }
 
 static void crash_on_queue(void *ctx)
 {
@@ -508,7 +648,7 @@ static long on_last_running(dispatch_function_t fn, long arg)
     struct hook_call call = { vm, arg, 0, fn };
     dispatch_sync_f([vm sim_queue], &call, hook_in_pool);
     /* The VM may be released here for the last time: do that on its queue too. */
-    dispatch_async_f([vm sim_queue], vm, (dispatch_function_t)objc_release);
+    dispatch_async_f([vm sim_queue], vm, unhold);
     return call.result;
 }
 

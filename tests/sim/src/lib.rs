@@ -7,6 +7,7 @@
 //! needs `use arcbox_vz_sim as _;` (or any use of this crate) so the simulator links.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
+use std::ffi::c_int;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -46,6 +47,8 @@ pub mod raw {
         pub fn sim_guest_power_off() -> c_long;
         pub fn sim_vms_released_while_running() -> c_long;
         pub fn sim_running_vms() -> c_long;
+        pub fn sim_dispatch_hold(on: c_int);
+        pub fn sim_set_callback_order(delay_ms: std::ffi::c_uint, delegate_first: c_int, kvo_off_queue: c_int);
     }
 }
 
@@ -68,6 +71,44 @@ pub fn quiesce(timeout: Duration) -> i64 {
     unsafe { raw::sim_dispatch_quiesce(timeout.as_millis() as i64) }
 }
 
+/// While held, no dispatch queue starts a new work item: work queued meanwhile runs,
+/// in order, once released. Never wait on a queue (a synchronous call) while held.
+pub fn hold_queues(on: bool) {
+    // SAFETY: sets a flag under the shim's lock.
+    unsafe { raw::sim_dispatch_hold(c_int::from(on)) }
+}
+
+/// How the fake framework orders what Apple leaves unordered (reset by [`scenario`]):
+/// - `delay_ms`: a completion handler or delegate call is a later work item than the
+///   state change it goes with, at least this much later;
+/// - `delegate_first`: `guestDidStopVirtualMachine:` and
+///   `virtualMachine:didStopWithError:` come before the state change, not after;
+/// - `kvo_off_queue`: `state` notifications arrive on another thread.
+pub fn set_callback_order(delay_ms: u32, delegate_first: bool, kvo_off_queue: bool) {
+    // SAFETY: sets plain values read on VM queues.
+    unsafe {
+        raw::sim_set_callback_order(
+            delay_ms,
+            c_int::from(delegate_first),
+            c_int::from(kvo_off_queue),
+        )
+    }
+}
+
+/// The order [`scenario`] starts with: `ARCBOX_VZ_SIM_ORDER=delay_ms,delegate_first,kvo_off_queue`
+/// (for example `0,0,0`), by default `2,1,1`: callbacks in later work items, delegate
+/// calls before the state change, and notifications from another thread, the least
+/// friendly of what Apple allows.
+fn default_callback_order() {
+    let order = std::env::var("ARCBOX_VZ_SIM_ORDER").unwrap_or_else(|_| "2,1,1".into());
+    let parts: Vec<u32> = order
+        .split(',')
+        .map(|p| p.trim().parse().expect("ARCBOX_VZ_SIM_ORDER: three numbers"))
+        .collect();
+    assert_eq!(parts.len(), 3, "ARCBOX_VZ_SIM_ORDER: delay_ms,delegate_first,kvo_off_queue");
+    set_callback_order(parts[0], parts[1] != 0, parts[2] != 0);
+}
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Runs one simulator scenario alone, then checks that it cleaned up after itself:
@@ -82,7 +123,10 @@ pub fn scenario<R>(body: impl FnOnce() -> R) -> R {
     let _serial: MutexGuard<'_, ()> = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
     let (objects, blocks) = (live_objects(), live_blocks());
     assert_eq!((objects, blocks), (0, 0), "a previous scenario leaked");
+    default_callback_order();
     let out = body();
+    hold_queues(false);
+    default_callback_order();
     let queues = quiesce(Duration::from_secs(10));
     assert_eq!(queues, 0, "dispatch queues still alive after the scenario");
     assert_eq!(live_blocks(), 0, "heap blocks leaked by the scenario");
