@@ -26,7 +26,11 @@ fail=0
 for bin in "${BINS[@]}"; do
     name=$(basename "$bin")
     log="$OUT/$name.log"
-    if "${VALGRIND[@]}" "$bin" --test-threads=2 >"$log" 2>&1; then
+    extra=()
+    # The teardown tests run each scenario in a child process: check those too (a
+    # child with an error exits 99, which fails its parent test).
+    [[ $name == teardown-* ]] && extra=(--trace-children=yes)
+    if "${VALGRIND[@]}" "${extra[@]}" "$bin" --test-threads=2 >"$log" 2>&1; then
         lost=$(grep -E 'definitely lost:' "$log" | sed 's/.*definitely lost: //' | tail -1)
         printf 'valgrind ok   %-40s definitely lost: %s\n' "$name" "${lost:-0 bytes}"
     else

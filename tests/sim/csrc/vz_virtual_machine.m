@@ -131,17 +131,11 @@ struct kvo_change {
     NSInteger state;
 };
 
-/* Set while the fake itself posts a notification off the queue: KVO then reads the
- * new value through the getter, which the framework may do for itself. */
-static __thread int notifying_off_queue;
-
 static void *kvo_thread(void *ctx)
 {
     struct kvo_change *c = ctx;
     void *pool = objc_autoreleasePoolPush();
-    notifying_off_queue = 1;
     [c->vm sim_applyState:c->state];
-    notifying_off_queue = 0;
     objc_autoreleasePoolPop(pool);
     return NULL;
 }
@@ -298,9 +292,18 @@ static NSArray *make_devices(VZVirtualMachine *vm, NSArray *configs, id (^make)(
     [self sim_exitCallback];
 }
 
+/* Key-value coding of `state`, which KVO uses to fill the change dictionary: the
+ * framework reads its own ivar, wherever it posts the notification. The `state`
+ * getter itself traps off the queue. */
+- (id)valueForKey:(NSString *)key
+{
+    if ([key isEqualToString:@"state"]) return [NSNumber numberWithInteger:_state];
+    return [super valueForKey:key];
+}
+
 - (NSInteger)state
 {
-    if (!notifying_off_queue) [self sim_assertQueue:"-[VZVirtualMachine state]"];
+    [self sim_assertQueue:"-[VZVirtualMachine state]"];
     return _state;
 }
 
