@@ -10,6 +10,8 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+pub mod availability;
+
 pub mod raw {
     //! The simulator's C entry points.
     use std::ffi::{c_char, c_int, c_long, c_void};
