@@ -8,10 +8,11 @@ mod common;
 use std::time::Duration;
 
 use arcbox_vz::{
-    SharedDirectory, SingleDirectoryShare, USBKeyboardConfiguration,
-    USBScreenCoordinatePointingDeviceConfiguration, VZError, VirtioConsoleDeviceConfiguration,
-    VirtioFileSystemDeviceConfiguration, VirtioGraphicsDeviceConfiguration,
-    XHCIControllerConfiguration,
+    DiskImageStorageDeviceAttachment, LinuxBootLoader, MultipleDirectoryShare, SharedDirectory,
+    SingleDirectoryShare, USBKeyboardConfiguration, USBScreenCoordinatePointingDeviceConfiguration,
+    VZError, VirtioBlockDeviceConfiguration, VirtioConsoleDeviceConfiguration,
+    VirtioConsolePortConfiguration, VirtioFileSystemDeviceConfiguration,
+    VirtioGraphicsDeviceConfiguration, XHCIControllerConfiguration,
 };
 use common::{ChildOutcome, TempDir, minimal_config, sim};
 
@@ -171,4 +172,74 @@ fn non_empty_list_for_a_missing_usb_setter_is_unsupported() {
             assert_eq!(min, "15.0");
         },
     );
+}
+
+// ---- item 18: a leading U+FEFF is refused, never dropped ----
+
+/// Asserts `result` is an `InvalidArgument` for `argument` that names U+FEFF.
+#[track_caller]
+fn refuses_bom<T: std::fmt::Debug>(result: Result<T, VZError>, argument: &str) {
+    let (got, reason) = common::invalid_argument(result.unwrap_err());
+    assert_eq!(got, argument, "{reason}");
+    assert!(reason.contains("U+FEFF"), "{reason}");
+}
+
+#[test]
+fn leading_bom_is_refused_in_every_string_input() {
+    in_child("leading_bom_is_refused_in_every_string_input", || {
+        sim::scenario(|| {
+            let dir = TempDir::new("hostile-bom");
+            let shared = || SharedDirectory::new(dir.path(), true).unwrap();
+            // Share names: "\u{FEFF}a" and "a" used to become one share.
+            refuses_bom(
+                MultipleDirectoryShare::new([("\u{FEFF}a", shared()), ("a", shared())]),
+                "directory share name",
+            );
+            refuses_bom(
+                MultipleDirectoryShare::new([("\u{FEFF}x", shared())]),
+                "directory share name",
+            );
+            // Tags: "\u{FEFF}x" used to become "x".
+            refuses_bom(
+                VirtioFileSystemDeviceConfiguration::new(
+                    "\u{FEFF}x",
+                    SingleDirectoryShare::new(shared()),
+                ),
+                "directory sharing tag",
+            );
+            let mut port = VirtioConsolePortConfiguration::new().unwrap();
+            refuses_bom(
+                port.set_name("\u{FEFF}port").map(|_| ()),
+                "console port name",
+            );
+            assert_eq!(port.name(), None, "nothing was set");
+            let mut boot = LinuxBootLoader::new(dir.kernel()).unwrap();
+            refuses_bom(
+                boot.set_command_line("\u{FEFF}console=hvc0").map(|_| ()),
+                "kernel command line",
+            );
+            let disk = dir.file("disk.img", &[0u8; 512]);
+            let mut block = VirtioBlockDeviceConfiguration::new(
+                DiskImageStorageDeviceAttachment::new(&disk, true).unwrap(),
+            )
+            .unwrap();
+            refuses_bom(
+                block.set_block_device_identifier("\u{FEFF}id").map(|_| ()),
+                "block device identifier",
+            );
+            // A relative path that starts with U+FEFF.
+            refuses_bom(LinuxBootLoader::new("\u{FEFF}vmlinux"), "kernel path");
+            refuses_bom(
+                DiskImageStorageDeviceAttachment::new("\u{FEFF}disk.img", true),
+                "disk image path",
+            );
+            refuses_bom(
+                SharedDirectory::new("\u{FEFF}dir", true),
+                "shared directory path",
+            );
+            // U+FEFF elsewhere is an ordinary character, kept as is.
+            port.set_name("a\u{FEFF}b").unwrap();
+            assert_eq!(port.name().as_deref(), Some("a\u{FEFF}b"));
+        });
+    });
 }

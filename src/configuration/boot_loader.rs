@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::configuration::{AsObject, base_class, class_since, existing_file};
 use crate::error::VZError;
-use crate::ffi::foundation::{self, reject_nul, with_error};
+use crate::ffi::foundation::{self, check_string, with_error};
 use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
 
 objc_methods! {
@@ -149,7 +149,7 @@ impl LinuxBootLoader {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] when the path is not an existing regular file, is
-    /// not UTF-8, contains a NUL byte, is empty, or is a compressed kernel (gzip,
+    /// not UTF-8, contains a NUL byte or starts with U+FEFF, is empty, or is a compressed kernel (gzip,
     /// zstd, xz or EFI zboot), which the framework cannot boot.
     pub fn new(kernel: impl AsRef<Path>) -> Result<Self, VZError> {
         let kernel = kernel.as_ref();
@@ -185,9 +185,9 @@ impl LinuxBootLoader {
     ///
     /// # Errors
     ///
-    /// [`VZError::InvalidArgument`] when it contains a NUL byte.
+    /// [`VZError::InvalidArgument`] when it contains a NUL byte or starts with U+FEFF.
     pub fn set_command_line(&mut self, command_line: &str) -> Result<&mut Self, VZError> {
-        reject_nul(command_line, "kernel command line")?;
+        check_string(command_line, "kernel command line")?;
         autoreleasepool(|| set_command_line_raw(&self.obj, &foundation::ns_string(command_line)));
         Ok(self)
     }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use crate::configuration::{AsObject, class_since};
 use crate::device::SerialPortAttachment;
 use crate::error::VZError;
-use crate::ffi::foundation::{self, reject_nul};
+use crate::ffi::foundation::{self, check_string};
 use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
 
 objc_methods! {
@@ -65,9 +65,9 @@ impl VirtioConsolePortConfiguration {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] (`"console port name"`) when it contains a NUL
-    /// byte.
+    /// byte or starts with U+FEFF.
     pub fn set_name(&mut self, name: &str) -> Result<&mut Self, VZError> {
-        reject_nul(name, "console port name")?;
+        check_string(name, "console port name")?;
         autoreleasepool(|| set_name_raw(&self.obj, Some(&foundation::ns_string(name))));
         Ok(self)
     }

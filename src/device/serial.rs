@@ -116,7 +116,7 @@ impl FileSerialPortAttachment {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] (`"serial log path"`) when the path is empty, not
-    /// UTF-8, contains a NUL byte, is a directory, or its parent directory does not
+    /// UTF-8, contains a NUL byte or starts with U+FEFF, is a directory, or its parent directory does not
     /// exist; [`VZError::Framework`] when the framework cannot open the file (for
     /// example, permission denied).
     pub fn new(path: impl AsRef<Path>, append: bool) -> Result<Self, VZError> {

@@ -7,7 +7,7 @@ const BLOCK_DEVICE_IDENTIFIER: &str = "block device identifier";
 /// The documented rule for a virtio-blk identifier: at most 20 bytes of ASCII. NUL is
 /// refused too, since the guest reads the identifier as a C string.
 fn check_block_device_identifier(identifier: &str) -> Result<(), VZError> {
-    reject_nul(identifier, BLOCK_DEVICE_IDENTIFIER)?;
+    check_string(identifier, BLOCK_DEVICE_IDENTIFIER)?;
     if !identifier.is_ascii() {
         return Err(VZError::invalid_argument(
             BLOCK_DEVICE_IDENTIFIER,
@@ -81,7 +81,7 @@ impl VirtioBlockDeviceConfiguration {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] (`"block device identifier"`) when it is longer
-    /// than 20 bytes, is not ASCII, contains a NUL byte, or
+    /// than 20 bytes, is not ASCII, contains a NUL byte or starts with U+FEFF, or
     /// `+validateBlockDeviceIdentifier:error:` refuses it; [`VZError::Unsupported`]
     /// before macOS 12.3.
     pub fn set_block_device_identifier(&mut self, identifier: &str) -> Result<&mut Self, VZError> {

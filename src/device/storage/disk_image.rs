@@ -79,7 +79,7 @@ impl DiskImageStorageDeviceAttachment {
     /// [`VZError::InvalidArgument`] (`"disk image path"`) when the path does not exist,
     /// is not a regular file (a directory, a device: use
     /// [`DiskBlockDeviceStorageDeviceAttachment`] for a device), is not UTF-8, contains
-    /// a NUL byte, cannot be opened (for writing too, unless `read_only`), or its size
+    /// a NUL byte or starts with U+FEFF, cannot be opened (for writing too, unless `read_only`), or its size
     /// is not a multiple of 512 bytes; [`VZError::Framework`] when the framework
     /// refuses the image.
     pub fn new(path: impl AsRef<Path>, read_only: bool) -> Result<Self, VZError> {
