@@ -8,9 +8,10 @@ mod common;
 use std::time::Duration;
 
 use arcbox_vz::{
-    DiskImageStorageDeviceAttachment, LinuxBootLoader, MultipleDirectoryShare, SharedDirectory,
-    SingleDirectoryShare, USBKeyboardConfiguration, USBScreenCoordinatePointingDeviceConfiguration,
-    VZError, VirtioBlockDeviceConfiguration, VirtioConsoleDeviceConfiguration,
+    DiskImageStorageDeviceAttachment, EFIBootLoader, EFIVariableStore, FileSerialPortAttachment,
+    LinuxBootLoader, MultipleDirectoryShare, SharedDirectory, SingleDirectoryShare,
+    USBKeyboardConfiguration, USBScreenCoordinatePointingDeviceConfiguration, VZError,
+    VirtioBlockDeviceConfiguration, VirtioConsoleDeviceConfiguration,
     VirtioConsolePortConfiguration, VirtioFileSystemDeviceConfiguration,
     VirtioGraphicsDeviceConfiguration, XHCIControllerConfiguration,
 };
@@ -240,6 +241,182 @@ fn leading_bom_is_refused_in_every_string_input() {
             // U+FEFF elsewhere is an ordinary character, kept as is.
             port.set_name("a\u{FEFF}b").unwrap();
             assert_eq!(port.name().as_deref(), Some("a\u{FEFF}b"));
+        });
+    });
+}
+
+// ---- items 14, 15, 19, 21: files that are not files ----
+
+/// Makes a FIFO at `path`.
+fn mkfifo(path: &std::path::Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+#[test]
+fn fifo_paths_are_refused_instead_of_hanging() {
+    in_child("fifo_paths_are_refused_instead_of_hanging", || {
+        sim::scenario(|| {
+            let dir = TempDir::new("hostile-fifo");
+            let fifo = dir.path().join("fifo");
+            mkfifo(&fifo);
+            let expect = |result: Result<(), VZError>, argument: &str| {
+                let (got, reason) = common::invalid_argument(result.unwrap_err());
+                assert_eq!(got, argument, "{reason}");
+                assert!(reason.contains("FIFO"), "{reason}");
+                assert!(reason.contains(fifo.to_str().unwrap()), "{reason}");
+            };
+            expect(
+                EFIVariableStore::create(&fifo, true).map(drop),
+                "EFI variable store path",
+            );
+            expect(
+                EFIVariableStore::open(&fifo).map(drop),
+                "EFI variable store path",
+            );
+            expect(
+                FileSerialPortAttachment::new(&fifo, true).map(drop),
+                "serial log path",
+            );
+            expect(
+                FileSerialPortAttachment::new(&fifo, false).map(drop),
+                "serial log path",
+            );
+            expect(LinuxBootLoader::new(&fifo).map(drop), "kernel path");
+            let mut boot = LinuxBootLoader::new(dir.kernel()).unwrap();
+            expect(
+                boot.set_initial_ramdisk(&fifo).map(drop),
+                "initial ramdisk path",
+            );
+            expect(
+                DiskImageStorageDeviceAttachment::new(&fifo, true).map(drop),
+                "disk image path",
+            );
+        });
+    });
+}
+
+#[test]
+fn device_nodes_and_sockets_are_not_files() {
+    in_child("device_nodes_and_sockets_are_not_files", || {
+        sim::scenario(|| {
+            let dir = TempDir::new("hostile-nodes");
+            let socket_path = dir.path().join("socket");
+            let _listener = std::os::unix::net::UnixListener::bind(&socket_path).unwrap();
+            for (path, kind) in [
+                (std::path::Path::new("/dev/null"), "a character device"),
+                (socket_path.as_path(), "a socket"),
+            ] {
+                for result in [
+                    EFIVariableStore::create(path, true).map(drop),
+                    EFIVariableStore::open(path).map(drop),
+                    FileSerialPortAttachment::new(path, true).map(drop),
+                    LinuxBootLoader::new(path).map(drop),
+                    DiskImageStorageDeviceAttachment::new(path, true).map(drop),
+                ] {
+                    let (_, reason) = common::invalid_argument(result.unwrap_err());
+                    assert!(reason.contains(kind), "{path:?}: {reason}");
+                    assert!(reason.contains(path.to_str().unwrap()), "{reason}");
+                }
+            }
+        });
+    });
+}
+
+#[test]
+fn bad_efi_stores_are_refused_before_start() {
+    in_child("bad_efi_stores_are_refused_before_start", || {
+        sim::scenario(|| {
+            let dir = TempDir::new("hostile-efi");
+            let argument = "EFI variable store path";
+            let check = |result: Result<EFIVariableStore, VZError>, why: &str| {
+                let (got, reason) = common::invalid_argument(result.unwrap_err());
+                assert_eq!(got, argument, "{reason}");
+                assert!(reason.contains(why), "{reason}");
+            };
+            check(
+                EFIVariableStore::create("/dev/null", true),
+                "a character device",
+            );
+            let one = dir.file("one", b"x");
+            check(EFIVariableStore::open(&one), "is only 1 byte,");
+            let small = dir.file("small", &[0xa5; 99]);
+            check(EFIVariableStore::open(&small), "is only 99 bytes");
+            check(EFIVariableStore::open(dir.file("empty", b"")), "is empty");
+            // A trailing '/' names a directory, for create and open alike.
+            let slash = format!("{}/", dir.path().join("vars").display());
+            check(EFIVariableStore::create(&slash, true), "ends with '/'");
+            let made = dir.path().join("made");
+            drop(EFIVariableStore::create(&made, false).unwrap());
+            check(
+                EFIVariableStore::open(format!("{}/", made.display())),
+                "ends with '/'",
+            );
+            // A missing directory is named.
+            let missing = dir.path().join("no-such-dir").join("vars");
+            check(
+                EFIVariableStore::create(&missing, false),
+                dir.path().join("no-such-dir").to_str().unwrap(),
+            );
+            // What create made opens, and boots.
+            let store = EFIVariableStore::open(&made).unwrap();
+            let mut config = minimal_config(&dir);
+            config.set_boot_loader(EFIBootLoader::new(store).unwrap());
+            config.validate().unwrap();
+        });
+    });
+}
+
+#[test]
+fn files_that_are_not_kernels_are_refused() {
+    in_child("files_that_are_not_kernels_are_refused", || {
+        sim::scenario(|| {
+            let dir = TempDir::new("hostile-kernel");
+            let check = |path: &std::path::Path, why: &str| {
+                let (got, reason) =
+                    common::invalid_argument(LinuxBootLoader::new(path).unwrap_err());
+                assert_eq!(got, "kernel path", "{reason}");
+                assert!(reason.contains(why), "{path:?}: {reason}");
+                assert!(reason.contains(path.to_str().unwrap()), "{reason}");
+            };
+            // /proc files report size 0 but have content: read, and refused by header.
+            check(
+                std::path::Path::new("/proc/self/status"),
+                "is not a Linux kernel",
+            );
+            check(&dir.file("one", b"\x7f"), "is only 1 byte:");
+            check(&dir.file("text", &[b'#'; 4096]), "is not a Linux kernel");
+            // The three documented headers are accepted.
+            let mut image = vec![0u8; 4096];
+            image[56..60].copy_from_slice(b"ARM\x64");
+            LinuxBootLoader::new(dir.file("Image", &image)).unwrap();
+            let mut bz = vec![0u8; 4096];
+            bz[0x202..0x206].copy_from_slice(b"HdrS");
+            LinuxBootLoader::new(dir.file("bzImage", &bz)).unwrap();
+            LinuxBootLoader::new(dir.kernel()).unwrap();
+        });
+    });
+}
+
+#[test]
+fn io_errors_name_the_path_and_count_bytes_right() {
+    in_child("io_errors_name_the_path_and_count_bytes_right", || {
+        sim::scenario(|| {
+            let dir = TempDir::new("hostile-io");
+            let odd = dir.file("odd.img", &[0u8; 1]);
+            let (_, reason) = common::invalid_argument(
+                DiskImageStorageDeviceAttachment::new(&odd, true).unwrap_err(),
+            );
+            assert!(reason.contains("is 1 byte,"), "{reason}");
+            assert!(reason.contains(odd.to_str().unwrap()), "{reason}");
+            // A path under a regular file cannot be read (ENOTDIR): named.
+            let under = odd.join("vmlinux");
+            let (_, reason) = common::invalid_argument(LinuxBootLoader::new(&under).unwrap_err());
+            assert!(reason.contains(under.to_str().unwrap()), "{reason}");
+            let (_, reason) =
+                common::invalid_argument(FileSerialPortAttachment::new(&under, true).unwrap_err());
+            assert!(reason.contains(under.to_str().unwrap()), "{reason}");
         });
     });
 }

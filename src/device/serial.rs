@@ -9,7 +9,7 @@
 use std::os::fd::{AsFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use crate::configuration::{AsObject, base_class};
+use crate::configuration::{AsObject, base_class, file_to_create};
 use crate::error::VZError;
 use crate::ffi::foundation::{self, with_error};
 use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
@@ -116,40 +116,14 @@ impl FileSerialPortAttachment {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] (`"serial log path"`) when the path is empty, not
-    /// UTF-8, contains a NUL byte or starts with U+FEFF, is a directory, or its parent directory does not
-    /// exist; [`VZError::Framework`] when the framework cannot open the file (for
-    /// example, permission denied).
+    /// UTF-8, contains a NUL byte or starts with U+FEFF, ends with `/`, its directory
+    /// does not exist, or something other than a regular file is there (a directory;
+    /// a FIFO, which would hang the framework's `open`; a socket; a device node);
+    /// [`VZError::Framework`] when the framework cannot open the file (for example,
+    /// permission denied).
     pub fn new(path: impl AsRef<Path>, append: bool) -> Result<Self, VZError> {
-        const ARGUMENT: &str = "serial log path";
         let path = path.as_ref();
-        foundation::path_str(path, ARGUMENT)?;
-        let absolute = std::path::absolute(path)?;
-        if absolute.is_dir() {
-            return Err(VZError::invalid_argument(
-                ARGUMENT,
-                format!("{} is a directory, not a file", path.display()),
-            ));
-        }
-        match absolute.parent() {
-            Some(parent) if parent.is_dir() => {}
-            Some(parent) => {
-                return Err(VZError::invalid_argument(
-                    ARGUMENT,
-                    format!(
-                        "the directory {} does not exist; create it before logging to {}",
-                        parent.display(),
-                        path.display()
-                    ),
-                ));
-            }
-            None => {
-                return Err(VZError::invalid_argument(
-                    ARGUMENT,
-                    format!("{} is not a file path", path.display()),
-                ));
-            }
-        }
-        let url = foundation::file_url(path, ARGUMENT)?;
+        let url = file_to_create(path, "serial log path")?;
         let class = base_class(class!("VZFileSerialPortAttachment"));
         let obj = with_error(
             "-[VZFileSerialPortAttachment initWithURL:append:error:]",

@@ -150,7 +150,12 @@ pub(crate) fn path_str<'a>(path: &'a Path, argument: &'static str) -> Result<&'a
 /// Virtualization.framework is made here, so it is always a file URL.
 pub(crate) fn file_url(path: &Path, argument: &'static str) -> Result<Id, VZError> {
     path_str(path, argument)?;
-    let absolute = std::path::absolute(path)?;
+    let absolute = std::path::absolute(path).map_err(|e| {
+        VZError::invalid_argument(
+            argument,
+            format!("cannot make {} absolute: {e}", path.display()),
+        )
+    })?;
     let absolute = path_str(&absolute, argument)?;
     autoreleasepool(|| {
         let string = ns_string(absolute);

@@ -1,6 +1,9 @@
 //! `VZDiskImageStorageDeviceAttachment`: a raw disk image file.
 
+use std::os::unix::fs::OpenOptionsExt;
+
 use super::*;
+use crate::configuration::{byte_count, file_type_name, path_error};
 
 const DISK_IMAGE_PATH: &str = "disk image path";
 
@@ -17,6 +20,9 @@ fn disk_image_url(path: &Path, read_only: bool) -> Result<Id, VZError> {
     let file = OpenOptions::new()
         .read(true)
         .write(!read_only)
+        // Never block: existing_file checked the type, but the path could have been
+        // swapped for a FIFO since; the type is checked again below.
+        .custom_flags(libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| {
             VZError::invalid_argument(
@@ -24,15 +30,29 @@ fn disk_image_url(path: &Path, read_only: bool) -> Result<Id, VZError> {
                 format!("cannot open {} for {how}: {e}", path.display()),
             )
         })?;
-    let len = file.metadata().map_err(VZError::Io)?.len();
+    let meta = file
+        .metadata()
+        .map_err(|e| path_error(DISK_IMAGE_PATH, path, "read", &e))?;
+    if !meta.is_file() {
+        return Err(VZError::invalid_argument(
+            DISK_IMAGE_PATH,
+            format!(
+                "{} is {}, not a regular file",
+                path.display(),
+                file_type_name(meta.file_type())
+            ),
+        ));
+    }
+    let len = meta.len();
     if len % 512 != 0 {
         return Err(VZError::invalid_argument(
             DISK_IMAGE_PATH,
             format!(
-                "{} is {len} bytes, not a multiple of 512: Virtualization.framework only \
+                "{} is {}, not a multiple of 512: Virtualization.framework only \
                  takes raw disk images made of whole 512-byte sectors (resize it, for \
                  example with `truncate -s 1G`)",
-                path.display()
+                path.display(),
+                byte_count(len)
             ),
         ));
     }
