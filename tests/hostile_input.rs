@@ -8,12 +8,14 @@ mod common;
 use std::time::Duration;
 
 use arcbox_vz::{
-    DiskImageStorageDeviceAttachment, EFIBootLoader, EFIVariableStore, FileSerialPortAttachment,
-    LinuxBootLoader, MultipleDirectoryShare, SharedDirectory, SingleDirectoryShare,
+    DiskImageStorageDeviceAttachment, DiskSynchronizationMode, EFIBootLoader, EFIVariableStore,
+    FileSerialPortAttachment, LinuxBootLoader, MultipleDirectoryShare,
+    NetworkBlockDeviceStorageDeviceAttachment, SharedDirectory, SingleDirectoryShare,
     USBKeyboardConfiguration, USBScreenCoordinatePointingDeviceConfiguration, VZError,
     VirtioBlockDeviceConfiguration, VirtioConsoleDeviceConfiguration,
     VirtioConsolePortConfiguration, VirtioFileSystemDeviceConfiguration,
-    VirtioGraphicsDeviceConfiguration, XHCIControllerConfiguration,
+    VirtioGraphicsDeviceConfiguration, VirtioGraphicsScanoutConfiguration,
+    XHCIControllerConfiguration,
 };
 use common::{ChildOutcome, TempDir, minimal_config, sim};
 
@@ -417,6 +419,86 @@ fn io_errors_name_the_path_and_count_bytes_right() {
             let (_, reason) =
                 common::invalid_argument(FileSerialPortAttachment::new(&under, true).unwrap_err());
             assert!(reason.contains(under.to_str().unwrap()), "{reason}");
+        });
+    });
+}
+
+// ---- items 16, 17, 19: limits ----
+
+#[test]
+fn console_port_limits_are_refused() {
+    in_child("console_port_limits_are_refused", || {
+        sim::scenario(|| {
+            let max = VirtioConsoleDeviceConfiguration::MAX_PORT_COUNT;
+            let mut console = VirtioConsoleDeviceConfiguration::new().unwrap();
+            let (argument, reason) =
+                common::invalid_argument(console.set_maximum_port_count(u32::MAX).unwrap_err());
+            assert_eq!(argument, "console maximum port count", "{reason}");
+            assert!(reason.contains(&max.to_string()), "{reason}");
+            let port = VirtioConsolePortConfiguration::new().unwrap();
+            let (argument, _) =
+                common::invalid_argument(console.set_port(u32::MAX - 1, port).unwrap_err());
+            assert_eq!(argument, "console port index");
+            let port = VirtioConsolePortConfiguration::new().unwrap();
+            assert!(console.set_port(max, port).is_err());
+            // The limit itself is accepted, and builds.
+            let port = VirtioConsolePortConfiguration::new().unwrap();
+            console.set_port(max - 1, port).unwrap();
+            console.set_maximum_port_count(max).unwrap();
+            let dir = TempDir::new("hostile-console");
+            let mut config = minimal_config(&dir);
+            config.set_console_devices(vec![console]);
+            config.validate().unwrap();
+        });
+    });
+}
+
+#[test]
+fn nbd_timeouts_are_never_silently_changed() {
+    in_child("nbd_timeouts_are_never_silently_changed", || {
+        sim::scenario(|| {
+            let url = "nbd://localhost:10809/disk";
+            let new = |timeout| {
+                NetworkBlockDeviceStorageDeviceAttachment::new(
+                    url,
+                    timeout,
+                    false,
+                    DiskSynchronizationMode::Full,
+                )
+            };
+            for bad in [
+                Duration::MAX,
+                Duration::from_secs(u64::MAX),
+                Duration::from_secs(24 * 60 * 60 + 1),
+                Duration::ZERO,
+            ] {
+                let (argument, _) = common::invalid_argument(new(bad).unwrap_err());
+                assert_eq!(argument, "NBD timeout", "{bad:?}");
+            }
+            for good in [
+                Duration::from_nanos(1),
+                Duration::from_millis(1500),
+                Duration::from_secs(24 * 60 * 60),
+            ] {
+                assert_eq!(new(good).unwrap().timeout(), good);
+            }
+        });
+    });
+}
+
+#[test]
+fn huge_scanouts_are_refused() {
+    in_child("huge_scanouts_are_refused", || {
+        sim::scenario(|| {
+            let (argument, reason) = common::invalid_argument(
+                VirtioGraphicsScanoutConfiguration::new(isize::MAX, isize::MAX).unwrap_err(),
+            );
+            assert_eq!(argument, "scanout size");
+            assert!(reason.contains("at most 16384"), "{reason}");
+            let mut scanout = VirtioGraphicsScanoutConfiguration::new(16384, 16384).unwrap();
+            assert!(scanout.set_width_in_pixels(16385).is_err());
+            assert!(scanout.set_height_in_pixels(isize::MAX).is_err());
+            assert_eq!(scanout.width_in_pixels(), 16384, "unchanged");
         });
     });
 }

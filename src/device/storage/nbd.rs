@@ -118,6 +118,41 @@ pub(super) fn nbd_class() -> Result<ClassRef, VZError> {
     )
 }
 
+/// The longest NBD timeout accepted: one day. The client reconnects after this long
+/// without an answer, so a longer one only delays noticing a dead server; it also
+/// keeps every accepted value exact in `NSTimeInterval` (f64 seconds).
+pub(super) const NBD_MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The timeout as `NSTimeInterval` seconds, refusing what the framework would not
+/// read back unchanged: zero, more than [`NBD_MAX_TIMEOUT`], or a value that does not
+/// survive the trip through f64 seconds.
+pub(super) fn nbd_timeout_seconds(timeout: Duration) -> Result<f64, VZError> {
+    const ARGUMENT: &str = "NBD timeout";
+    if timeout.is_zero() {
+        return Err(VZError::invalid_argument(
+            ARGUMENT,
+            "0 is not a positive duration; NBD clients commonly use a few seconds",
+        ));
+    }
+    if timeout > NBD_MAX_TIMEOUT {
+        return Err(VZError::invalid_argument(
+            ARGUMENT,
+            format!("{timeout:?} is longer than the limit of {NBD_MAX_TIMEOUT:?}"),
+        ));
+    }
+    let seconds = timeout.as_secs_f64();
+    if Duration::try_from_secs_f64(seconds).ok() != Some(timeout) {
+        return Err(VZError::invalid_argument(
+            ARGUMENT,
+            format!(
+                "{timeout:?} cannot be represented exactly as NSTimeInterval seconds; \
+                 use whole milliseconds"
+            ),
+        ));
+    }
+    Ok(seconds)
+}
+
 /// `VZNetworkBlockDeviceStorageDeviceAttachment` (macOS 14): a disk served by a
 /// Network Block Device server, reached by an NBD URL such as
 /// `nbd://localhost:10809/disk` or `nbd+unix:///disk?socket=/tmp/nbd.sock`.
@@ -147,7 +182,8 @@ impl NetworkBlockDeviceStorageDeviceAttachment {
     /// [`VZError::InvalidArgument`] (`"NBD URL"`) when `url` is not an NBD URL (scheme
     /// nbd, nbds, nbd+unix or nbds+unix; a host, or for the `+unix` schemes a
     /// `?socket=` path) or `+validateURL:error:` refuses it; (`"NBD timeout"`) when
-    /// `timeout` is zero; [`VZError::Unsupported`] before macOS 14;
+    /// `timeout` is zero, longer than one day, or not exact in `NSTimeInterval` (f64
+    /// seconds), since the framework would read back a different value; [`VZError::Unsupported`] before macOS 14;
     /// [`VZError::Framework`] when the framework refuses the attachment.
     pub fn new(
         url: &str,
@@ -156,15 +192,7 @@ impl NetworkBlockDeviceStorageDeviceAttachment {
         synchronization_mode: DiskSynchronizationMode,
     ) -> Result<Self, VZError> {
         let class = nbd_class()?;
-        let seconds = timeout.as_secs_f64();
-        if !(seconds.is_finite() && seconds > 0.0) {
-            return Err(VZError::invalid_argument(
-                "NBD timeout",
-                format!(
-                    "{timeout:?} is not a positive duration; NBD clients commonly use a few seconds"
-                ),
-            ));
-        }
+        let seconds = nbd_timeout_seconds(timeout)?;
         let ns_url = autoreleasepool(|| nbd_url(class, url))?;
         let obj = with_error(
             "-[VZNetworkBlockDeviceStorageDeviceAttachment initWithURL:timeout:forcedReadOnly:synchronizationMode:error:]",
