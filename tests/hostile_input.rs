@@ -11,11 +11,11 @@ use arcbox_vz::{
     DiskImageStorageDeviceAttachment, DiskSynchronizationMode, EFIBootLoader, EFIVariableStore,
     FileSerialPortAttachment, LinuxBootLoader, MultipleDirectoryShare,
     NetworkBlockDeviceStorageDeviceAttachment, SharedDirectory, SingleDirectoryShare,
-    USBKeyboardConfiguration, USBScreenCoordinatePointingDeviceConfiguration, VZError,
-    VirtioBlockDeviceConfiguration, VirtioConsoleDeviceConfiguration,
-    VirtioConsolePortConfiguration, VirtioFileSystemDeviceConfiguration,
-    VirtioGraphicsDeviceConfiguration, VirtioGraphicsScanoutConfiguration,
-    XHCIControllerConfiguration,
+    USBController, USBKeyboardConfiguration, USBMassStorageDevice,
+    USBScreenCoordinatePointingDeviceConfiguration, VZError, VirtioBlockDeviceConfiguration,
+    VirtioConsoleDeviceConfiguration, VirtioConsolePortConfiguration,
+    VirtioFileSystemDeviceConfiguration, VirtioGraphicsDeviceConfiguration,
+    VirtioGraphicsScanoutConfiguration, XHCIControllerConfiguration,
 };
 use common::{ChildOutcome, TempDir, minimal_config, sim};
 
@@ -501,4 +501,18 @@ fn huge_scanouts_are_refused() {
             assert_eq!(scanout.width_in_pixels(), 16384, "unchanged");
         });
     });
+}
+
+// ---- item 8: futures that are Send ----
+
+/// Compile-time check: the USB hot-plug futures can be spawned on a multithreaded
+/// executor (they used to hold a `&USBMassStorageDevice` across the await).
+#[test]
+fn usb_hotplug_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn futures(controller: &USBController, device: &USBMassStorageDevice) {
+        assert_send(&controller.attach(device));
+        assert_send(&controller.detach(device));
+    }
+    let _ = futures;
 }
