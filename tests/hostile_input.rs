@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use arcbox_vz::{
     DiskImageStorageDeviceAttachment, DiskSynchronizationMode, EFIBootLoader, EFIVariableStore,
-    FileSerialPortAttachment, LinuxBootLoader, MultipleDirectoryShare,
-    NetworkBlockDeviceStorageDeviceAttachment, SharedDirectory, SingleDirectoryShare,
-    USBController, USBKeyboardConfiguration, USBMassStorageDevice,
+    FileHandleSerialPortAttachment, FileSerialPortAttachment, LinuxBootLoader,
+    MultipleDirectoryShare, NetworkBlockDeviceStorageDeviceAttachment, SharedDirectory,
+    SingleDirectoryShare, USBController, USBKeyboardConfiguration, USBMassStorageDevice,
     USBScreenCoordinatePointingDeviceConfiguration, VZError, VirtioBlockDeviceConfiguration,
     VirtioConsoleDeviceConfiguration, VirtioConsolePortConfiguration,
     VirtioFileSystemDeviceConfiguration, VirtioGraphicsDeviceConfiguration,
@@ -515,4 +515,32 @@ fn usb_hotplug_futures_are_send() {
         assert_send(&controller.detach(device));
     }
     let _ = futures;
+}
+
+#[test]
+fn serial_descriptors_that_cannot_stream_are_refused() {
+    in_child("serial_descriptors_that_cannot_stream_are_refused", || {
+        sim::scenario(|| {
+            let dir = TempDir::new("hostile-serial-fd");
+            let directory = std::fs::File::open(dir.path()).unwrap();
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let (argument, reason) = common::invalid_argument(
+                FileHandleSerialPortAttachment::new(Some(&directory), None::<&std::fs::File>)
+                    .unwrap_err(),
+            );
+            assert_eq!(argument, "serial read file descriptor");
+            assert!(reason.contains("a directory"), "{reason}");
+            let (argument, reason) = common::invalid_argument(
+                FileHandleSerialPortAttachment::new(None::<&std::fs::File>, Some(&listener))
+                    .unwrap_err(),
+            );
+            assert_eq!(argument, "serial write file descriptor");
+            assert!(reason.contains("without a peer"), "{reason}");
+            // Streams are fine.
+            let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(FileHandleSerialPortAttachment::new(Some(&reader), Some(&writer)).unwrap());
+            drop(FileHandleSerialPortAttachment::new(Some(&a), Some(&a)).unwrap());
+        });
+    });
 }
