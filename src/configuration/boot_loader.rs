@@ -1,13 +1,13 @@
 //! Boot loaders: `VZLinuxBootLoader`, and `VZEFIBootLoader` with its
 //! `VZEFIVariableStore` (macOS 13).
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::configuration::{AsObject, base_class, class_since, existing_file};
+use crate::configuration::{
+    AsObject, base_class, byte_count, class_since, existing_file, file_to_create, read_head,
+};
 use crate::error::VZError;
-use crate::ffi::foundation::{self, reject_nul, with_error};
+use crate::ffi::foundation::{self, check_string, with_error};
 use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
 
 objc_methods! {
@@ -72,9 +72,21 @@ enum KernelFormat {
     /// An EFI zboot image (`MZ` then `zimg`): a compressed arm64 kernel wrapped as
     /// a PE file, shipped as `vmlinuz` by recent distributions.
     EfiZboot,
-    /// Anything else: an uncompressed `Image`, an x86 `bzImage`, an ELF `vmlinux`.
-    Other,
+    /// An ELF `vmlinux` (`7f 45 4c 46`).
+    Elf,
+    /// An uncompressed arm64 `Image`: the magic `ARM\x64` at offset 56 of its header
+    /// (Linux Documentation/arch/arm64/booting.rst).
+    Arm64Image,
+    /// An x86 `bzImage`: the magic `HdrS` at offset 0x202 of its setup header
+    /// (Linux Documentation/arch/x86/boot.rst).
+    BzImage,
+    /// None of the above: not a kernel the framework can boot.
+    Unknown,
 }
+
+/// How many bytes of a kernel [`kernel_format`] looks at: up to the end of the x86
+/// `HdrS` magic (0x202 + 4).
+const KERNEL_HEAD: usize = 0x206;
 
 fn kernel_format(head: &[u8]) -> KernelFormat {
     if head.starts_with(&[0x1f, 0x8b]) {
@@ -85,30 +97,54 @@ fn kernel_format(head: &[u8]) -> KernelFormat {
         KernelFormat::Xz
     } else if head.starts_with(b"MZ") && head.get(4..8) == Some(b"zimg") {
         KernelFormat::EfiZboot
+    } else if head.starts_with(b"\x7fELF") {
+        KernelFormat::Elf
+    } else if head.get(56..60) == Some(b"ARM\x64") {
+        KernelFormat::Arm64Image
+    } else if head.get(0x202..0x206) == Some(b"HdrS") {
+        KernelFormat::BzImage
     } else {
-        KernelFormat::Other
+        KernelFormat::Unknown
     }
 }
 
-/// Refuses a compressed kernel: Virtualization.framework does not decompress it,
-/// and on Apple silicon it then hangs silently at start instead of failing.
+/// Refuses what the framework cannot boot: a non-regular file, an empty or tiny
+/// file, a compressed kernel (Virtualization.framework does not decompress it, and on
+/// Apple silicon it then hangs silently at start instead of failing), or a file
+/// without the header of an arm64 `Image`, an x86 `bzImage` or an ELF `vmlinux`.
 fn check_kernel(path: &Path) -> Result<(), VZError> {
-    let mut head = [0u8; 8];
-    let mut file = File::open(path).map_err(|e| {
-        VZError::invalid_argument(
-            "kernel path",
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
-    let n = file.read(&mut head).map_err(VZError::Io)?;
-    if n == 0 {
+    const ARGUMENT: &str = "kernel path";
+    let head = read_head(path, ARGUMENT, KERNEL_HEAD)?;
+    if head.is_empty() {
         return Err(VZError::invalid_argument(
-            "kernel path",
+            ARGUMENT,
             format!("{} is empty", path.display()),
         ));
     }
-    let how = match kernel_format(&head[..n]) {
-        KernelFormat::Other => return Ok(()),
+    let how = match kernel_format(&head) {
+        KernelFormat::Elf | KernelFormat::Arm64Image | KernelFormat::BzImage => return Ok(()),
+        KernelFormat::Unknown if head.len() < 64 => {
+            return Err(VZError::invalid_argument(
+                ARGUMENT,
+                format!(
+                    "{} is only {}: too small to be a Linux kernel (an arm64 Image header \
+                     alone is 64 bytes)",
+                    path.display(),
+                    byte_count(head.len() as u64)
+                ),
+            ));
+        }
+        KernelFormat::Unknown => {
+            return Err(VZError::invalid_argument(
+                ARGUMENT,
+                format!(
+                    "{} is not a Linux kernel: it has neither the header of an arm64 Image \
+                     (\"ARM\\x64\" at offset 56) nor that of an x86 bzImage (\"HdrS\" at \
+                     offset 0x202) nor the ELF magic of a vmlinux",
+                    path.display()
+                ),
+            ));
+        }
         KernelFormat::Gzip => "gzip-compressed (decompress it: gunzip -c Image.gz > Image)",
         KernelFormat::Zstd => "zstd-compressed (decompress it: zstd -d)",
         KernelFormat::Xz => "xz-compressed (decompress it: xz -d)",
@@ -118,7 +154,7 @@ fn check_kernel(path: &Path) -> Result<(), VZError> {
         }
     };
     Err(VZError::invalid_argument(
-        "kernel path",
+        ARGUMENT,
         format!(
             "{} is {how}. Virtualization.framework needs an uncompressed kernel \
              (an arm64 `Image` on Apple silicon), and on Apple silicon it hangs \
@@ -149,7 +185,7 @@ impl LinuxBootLoader {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] when the path is not an existing regular file, is
-    /// not UTF-8, contains a NUL byte, is empty, or is a compressed kernel (gzip,
+    /// not UTF-8, contains a NUL byte or starts with U+FEFF, is empty, or is a compressed kernel (gzip,
     /// zstd, xz or EFI zboot), which the framework cannot boot.
     pub fn new(kernel: impl AsRef<Path>) -> Result<Self, VZError> {
         let kernel = kernel.as_ref();
@@ -185,9 +221,9 @@ impl LinuxBootLoader {
     ///
     /// # Errors
     ///
-    /// [`VZError::InvalidArgument`] when it contains a NUL byte.
+    /// [`VZError::InvalidArgument`] when it contains a NUL byte or starts with U+FEFF.
     pub fn set_command_line(&mut self, command_line: &str) -> Result<&mut Self, VZError> {
-        reject_nul(command_line, "kernel command line")?;
+        check_string(command_line, "kernel command line")?;
         autoreleasepool(|| set_command_line_raw(&self.obj, &foundation::ns_string(command_line)));
         Ok(self)
     }
@@ -226,63 +262,96 @@ pub struct EFIVariableStore {
 /// `VZEFIVariableStoreInitializationOptionAllowOverwrite`.
 const ALLOW_OVERWRITE: usize = 1;
 
+const STORE_PATH: &str = "EFI variable store path";
+
 impl EFIVariableStore {
+    /// The smallest file [`open`](Self::open) accepts, in bytes. Apple does not
+    /// document its store format; its firmware is EDK II-based, and an EDK II variable
+    /// store begins with a 72-byte firmware volume header (with its one-entry block
+    /// map) followed by the 28-byte `VARIABLE_STORE_HEADER` (edk2
+    /// `MdeModulePkg/Include/Guid/VariableFormat.h`, PI specification volume 3). No
+    /// store can be smaller than those headers; stores the framework creates are much
+    /// larger.
+    pub const MIN_STORE_SIZE: usize = 100;
+
     /// Creates a new, empty store at `path`
     /// (`initCreatingVariableStoreAtURL:options:error:`).
     ///
     /// # Errors
     ///
-    /// [`VZError::InvalidArgument`] for a bad path, or when the file exists and
-    /// `overwrite` is false; [`VZError::Unsupported`] before macOS 13;
-    /// [`VZError::Framework`] when the framework cannot create it.
+    /// [`VZError::InvalidArgument`] (`"EFI variable store path"`) when the path is
+    /// empty, not UTF-8, contains a NUL byte or starts with U+FEFF, ends with `/`, its
+    /// directory does not exist, something other than a regular file is there (a
+    /// directory, a FIFO, a device such as `/dev/null`), the file exists and
+    /// `overwrite` is false, or the framework cannot create it (the message names the
+    /// path and gives the framework's reason); [`VZError::Unsupported`] before macOS 13.
     pub fn create(path: impl AsRef<Path>, overwrite: bool) -> Result<Self, VZError> {
         let path = path.as_ref();
         let class = class_since(class!("VZEFIVariableStore"), "EFI variable store", "13.0")?;
-        foundation::path_str(path, "EFI variable store path")?;
+        let url = file_to_create(path, STORE_PATH)?;
         if !overwrite && path.exists() {
             return Err(VZError::invalid_argument(
-                "EFI variable store path",
+                STORE_PATH,
                 format!(
                     "{} already exists; open it with EFIVariableStore::open, or pass overwrite = true",
                     path.display()
                 ),
             ));
         }
-        let url = foundation::file_url(path, "EFI variable store path")?;
         let options = if overwrite { ALLOW_OVERWRITE } else { 0 };
         let obj = with_error(
             "-[VZEFIVariableStore initCreatingVariableStoreAtURL:options:error:]",
             |error| store_create(class.alloc(), &url, options, error),
         )
-        .map_err(VZError::Framework)?;
+        .map_err(|e| {
+            VZError::invalid_argument(
+                STORE_PATH,
+                format!("cannot create a store at {}: {e}", path.display()),
+            )
+        })?;
         Ok(Self { obj })
     }
 
     /// Opens an existing store made by [`create`](Self::create) (`initWithURL:`).
     ///
+    /// Apple does not document the file format, and the framework accepts any file
+    /// here, then aborts the process at start when the store is empty or garbage
+    /// (Code-Hex/vz#127). This refuses what cannot be a store: anything but a regular
+    /// file, and files smaller than [`MIN_STORE_SIZE`](Self::MIN_STORE_SIZE).
+    ///
     /// # Errors
     ///
-    /// [`VZError::InvalidArgument`] when the file does not exist or is empty (an
-    /// empty or garbage store makes the virtual machine abort at start, so create
-    /// stores with [`create`](Self::create)); [`VZError::Unsupported`] before
-    /// macOS 13.
+    /// [`VZError::InvalidArgument`] (`"EFI variable store path"`) when the path does
+    /// not exist, ends with `/`, is not a regular file (a directory, a FIFO, a device
+    /// such as `/dev/null`), cannot be read, or is smaller than
+    /// [`MIN_STORE_SIZE`](Self::MIN_STORE_SIZE) (create stores with
+    /// [`create`](Self::create)); [`VZError::Unsupported`] before macOS 13.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, VZError> {
         let path = path.as_ref();
         let class = class_since(class!("VZEFIVariableStore"), "EFI variable store", "13.0")?;
-        let url = existing_file(path, "EFI variable store path")?;
-        let len = std::fs::metadata(path)?.len();
-        if len == 0 {
-            return Err(VZError::invalid_argument(
-                "EFI variable store path",
+        let url = existing_file(path, STORE_PATH)?;
+        let head = read_head(path, STORE_PATH, Self::MIN_STORE_SIZE)?;
+        if head.len() < Self::MIN_STORE_SIZE {
+            let what = if head.is_empty() {
+                "is empty".to_owned()
+            } else {
                 format!(
-                    "{} is empty, which would crash the virtual machine at start; create a \
+                    "is only {}, smaller than any EFI variable store ({} at least)",
+                    byte_count(head.len() as u64),
+                    byte_count(Self::MIN_STORE_SIZE as u64)
+                )
+            };
+            return Err(VZError::invalid_argument(
+                STORE_PATH,
+                format!(
+                    "{} {what}, which would crash the virtual machine at start; create a \
                      store with EFIVariableStore::create",
                     path.display()
                 ),
             ));
         }
         let obj = autoreleasepool(|| store_open(class.alloc(), &url)).ok_or_else(|| {
-            VZError::invalid_argument("EFI variable store path", "VZEFIVariableStore refused it")
+            VZError::invalid_argument(STORE_PATH, "VZEFIVariableStore refused it")
         })?;
         Ok(Self { obj })
     }
@@ -331,7 +400,7 @@ mod tests {
     use super::{KernelFormat, kernel_format};
 
     #[test]
-    fn recognizes_compressed_kernels() {
+    fn recognizes_kernels_by_their_headers() {
         assert_eq!(kernel_format(&[0x1f, 0x8b, 8, 0]), KernelFormat::Gzip);
         assert_eq!(
             kernel_format(&[0x28, 0xb5, 0x2f, 0xfd, 0]),
@@ -339,10 +408,18 @@ mod tests {
         );
         assert_eq!(kernel_format(b"\xfd7zXZ\0\0\0"), KernelFormat::Xz);
         assert_eq!(kernel_format(b"MZ\0\0zimg"), KernelFormat::EfiZboot);
-        // An uncompressed arm64 Image starts with a branch instruction, a bzImage with
-        // a boot sector, a vmlinux with the ELF magic.
-        assert_eq!(kernel_format(b"MZ@\xfa\0\0\0\0"), KernelFormat::Other);
-        assert_eq!(kernel_format(b"\x7fELF\x02\x01\x01\0"), KernelFormat::Other);
-        assert_eq!(kernel_format(&[0x4d]), KernelFormat::Other);
+        assert_eq!(kernel_format(b"\x7fELF\x02\x01\x01\0"), KernelFormat::Elf);
+        // An arm64 Image: a branch instruction (or "MZ" for EFI stub kernels), then
+        // the magic at offset 56.
+        let mut image = vec![0u8; 64];
+        image[..4].copy_from_slice(b"MZ@\xfa");
+        image[56..60].copy_from_slice(b"ARM\x64");
+        assert_eq!(kernel_format(&image), KernelFormat::Arm64Image);
+        let mut bz = vec![0u8; 0x206];
+        bz[0x202..0x206].copy_from_slice(b"HdrS");
+        assert_eq!(kernel_format(&bz), KernelFormat::BzImage);
+        assert_eq!(kernel_format(b"MZ@\xfa\0\0\0\0"), KernelFormat::Unknown);
+        assert_eq!(kernel_format(&[0x4d]), KernelFormat::Unknown);
+        assert_eq!(kernel_format(b"Name:\tcargo\n"), KernelFormat::Unknown);
     }
 }

@@ -6,6 +6,7 @@
 //! it, so bad input is a [`VZError`], never an Objective-C exception.
 
 mod boot_loader;
+mod files;
 mod platform;
 mod virtual_machine;
 
@@ -16,6 +17,10 @@ pub use virtual_machine::{
 };
 
 use std::path::Path;
+
+pub(crate) use files::{
+    byte_count, existing_file, file_to_create, file_type_name, path_error, read_head,
+};
 
 use crate::error::VZError;
 use crate::ffi::foundation;
@@ -57,30 +62,6 @@ pub(crate) fn method_since(
         Ok(())
     } else {
         Err(VZError::Unsupported { feature, min_macos })
-    }
-}
-
-/// A file URL for `path`, which must be an existing regular file.
-pub(crate) fn existing_file(path: &Path, argument: &'static str) -> Result<Id, VZError> {
-    foundation::path_str(path, argument)?;
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => foundation::file_url(path, argument),
-        Ok(meta) if meta.is_dir() => Err(VZError::invalid_argument(
-            argument,
-            format!("{} is a directory, not a regular file", path.display()),
-        )),
-        Ok(_) => Err(VZError::invalid_argument(
-            argument,
-            format!("{} is not a regular file", path.display()),
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(VZError::invalid_argument(
-            argument,
-            format!("{} does not exist", path.display()),
-        )),
-        Err(e) => Err(VZError::invalid_argument(
-            argument,
-            format!("cannot read {}: {e}", path.display()),
-        )),
     }
 }
 

@@ -1,6 +1,8 @@
 //! `VZVirtualMachineConfiguration`: the top-level description of a virtual machine.
 
-use crate::configuration::{AsObject, BootLoader, GenericPlatform, base_class, object_array};
+use crate::configuration::{
+    AsObject, BootLoader, GenericPlatform, base_class, method_since, object_array,
+};
 use crate::device::{
     StorageDeviceConfiguration, USBKeyboardConfiguration,
     USBScreenCoordinatePointingDeviceConfiguration, VirtioConsoleDeviceConfiguration,
@@ -11,7 +13,7 @@ use crate::device::{
 };
 use crate::error::VZError;
 use crate::ffi::foundation::{self, with_error};
-use crate::ffi::runtime::{ClassRef, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{ClassRef, Id, Sel, autoreleasepool, class, objc_methods, sel};
 use crate::vm::VirtualMachine;
 
 objc_methods! {
@@ -121,11 +123,17 @@ pub struct VirtualMachineConfiguration {
 macro_rules! device_list {
     ($(
         $(#[$doc:meta])*
-        $set:ident, $get:ident, $field:ident: $ty:ty => $raw:ident;
+        $set:ident, $get:ident, $field:ident: $ty:ty => $raw:ident $(, since $since:expr)?;
     )*) => {$(
         $(#[$doc])*
         pub fn $set(&mut self, devices: Vec<$ty>) -> &mut Self {
-            autoreleasepool(|| $raw(&self.obj, &object_array(&devices)));
+            let since: Option<NewerSetter> = None $(.or(Some($since)))?;
+            // The availability check is made here, where the selector is sent, and
+            // whatever the list holds: a setter this macOS lacks is never sent.
+            // `validate` reports a non-empty list for it.
+            if since.is_none_or(|since| since.is_available(&self.obj)) {
+                autoreleasepool(|| $raw(&self.obj, &object_array(&devices)));
+            }
             self.$field = devices;
             self
         }
@@ -136,6 +144,63 @@ macro_rules! device_list {
         }
     )*};
 }
+
+/// A device-list setter of `VZVirtualMachineConfiguration` newer than macOS 11 (the
+/// oldest macOS with the framework); versions from vz-api.tsv.
+#[derive(Clone, Copy)]
+struct NewerSetter {
+    selector: fn() -> Sel,
+    feature: &'static str,
+    min_macos: &'static str,
+}
+
+impl NewerSetter {
+    /// Whether this macOS has the setter (`respondsToSelector:`). The one check for
+    /// both the send (in the setter) and the error (in `validate`), so they agree.
+    fn check(&self, config: &Id) -> Result<(), VZError> {
+        method_since(config, (self.selector)(), self.feature, self.min_macos)
+    }
+
+    fn is_available(&self, config: &Id) -> bool {
+        self.check(config).is_ok()
+    }
+
+    /// An empty list needs no setter (nothing to configure); a non-empty one needs it.
+    fn check_list(&self, config: &Id, len: usize) -> Result<(), VZError> {
+        if len == 0 { Ok(()) } else { self.check(config) }
+    }
+}
+
+const DIRECTORY_SHARING: NewerSetter = NewerSetter {
+    selector: || sel!("setDirectorySharingDevices:"),
+    feature: "directory sharing devices",
+    min_macos: "12.0",
+};
+const GRAPHICS: NewerSetter = NewerSetter {
+    selector: || sel!("setGraphicsDevices:"),
+    feature: "graphics devices",
+    min_macos: "12.0",
+};
+const KEYBOARDS: NewerSetter = NewerSetter {
+    selector: || sel!("setKeyboards:"),
+    feature: "keyboards",
+    min_macos: "12.0",
+};
+const POINTING: NewerSetter = NewerSetter {
+    selector: || sel!("setPointingDevices:"),
+    feature: "pointing devices",
+    min_macos: "12.0",
+};
+const CONSOLE: NewerSetter = NewerSetter {
+    selector: || sel!("setConsoleDevices:"),
+    feature: "virtio console devices",
+    min_macos: "13.0",
+};
+const USB_CONTROLLERS: NewerSetter = NewerSetter {
+    selector: || sel!("setUsbControllers:"),
+    feature: "USB controllers",
+    min_macos: "15.0",
+};
 
 impl VirtualMachineConfiguration {
     /// A configuration with the framework's defaults: 1 CPU, the minimum memory, no
@@ -235,7 +300,7 @@ impl VirtualMachineConfiguration {
             => set_serial_ports_raw;
         /// Sets the virtio console devices (`setConsoleDevices:`, macOS 13).
         set_console_devices, console_devices, console_devices: VirtioConsoleDeviceConfiguration
-            => set_console_devices_raw;
+            => set_console_devices_raw, since CONSOLE;
         /// Sets the socket devices (`setSocketDevices:`); at most one virtio-vsock
         /// device is allowed.
         set_socket_devices, socket_devices, socket_devices: VirtioSocketDeviceConfiguration
@@ -250,19 +315,19 @@ impl VirtualMachineConfiguration {
         /// Sets the directory sharing devices (`setDirectorySharingDevices:`, macOS 12).
         set_directory_sharing_devices, directory_sharing_devices,
             directory_sharing_devices: VirtioFileSystemDeviceConfiguration
-            => set_directory_sharing_devices_raw;
+            => set_directory_sharing_devices_raw, since DIRECTORY_SHARING;
         /// Sets the graphics devices (`setGraphicsDevices:`, macOS 12).
         set_graphics_devices, graphics_devices, graphics_devices: VirtioGraphicsDeviceConfiguration
-            => set_graphics_devices_raw;
+            => set_graphics_devices_raw, since GRAPHICS;
         /// Sets the keyboards (`setKeyboards:`, macOS 12).
-        set_keyboards, keyboards, keyboards: USBKeyboardConfiguration => set_keyboards_raw;
+        set_keyboards, keyboards, keyboards: USBKeyboardConfiguration => set_keyboards_raw, since KEYBOARDS;
         /// Sets the pointing devices (`setPointingDevices:`, macOS 12).
         set_pointing_devices, pointing_devices,
             pointing_devices: USBScreenCoordinatePointingDeviceConfiguration
-            => set_pointing_devices_raw;
+            => set_pointing_devices_raw, since POINTING;
         /// Sets the USB controllers (`setUsbControllers:`, macOS 15).
         set_usb_controllers, usb_controllers, usb_controllers: XHCIControllerConfiguration
-            => set_usb_controllers_raw;
+            => set_usb_controllers_raw, since USB_CONTROLLERS;
     }
 
     /// Checks the configuration: first in Rust (CPU count, memory size, boot loader),
@@ -271,8 +336,10 @@ impl VirtualMachineConfiguration {
     ///
     /// # Errors
     ///
-    /// [`VZError::InvalidArgument`] naming the setting to change, or
-    /// [`VZError::InvalidConfiguration`] with the framework's reason (this is also
+    /// [`VZError::InvalidArgument`] naming the setting to change;
+    /// [`VZError::Unsupported`] when a device list this macOS cannot configure (for
+    /// example console devices before macOS 13) is not empty (an empty one is simply
+    /// not sent); or [`VZError::InvalidConfiguration`] with the framework's reason (this is also
     /// where a binary without the `com.apple.security.virtualization` entitlement
     /// fails).
     pub fn validate(&self) -> Result<(), VZError> {
@@ -302,6 +369,16 @@ impl VirtualMachineConfiguration {
                     max_memory / MIB
                 ),
             ));
+        }
+        for (setter, len) in [
+            (DIRECTORY_SHARING, self.directory_sharing_devices.len()),
+            (GRAPHICS, self.graphics_devices.len()),
+            (KEYBOARDS, self.keyboards.len()),
+            (POINTING, self.pointing_devices.len()),
+            (CONSOLE, self.console_devices.len()),
+            (USB_CONTROLLERS, self.usb_controllers.len()),
+        ] {
+            setter.check_list(&self.obj, len)?;
         }
         if self.boot_loader.is_none() {
             return Err(VZError::invalid_argument(

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use crate::configuration::{AsObject, class_since};
 use crate::device::SerialPortAttachment;
 use crate::error::VZError;
-use crate::ffi::foundation::{self, reject_nul};
+use crate::ffi::foundation::{self, check_string};
 use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
 
 objc_methods! {
@@ -65,9 +65,9 @@ impl VirtioConsolePortConfiguration {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] (`"console port name"`) when it contains a NUL
-    /// byte.
+    /// byte or starts with U+FEFF.
     pub fn set_name(&mut self, name: &str) -> Result<&mut Self, VZError> {
-        reject_nul(name, "console port name")?;
+        check_string(name, "console port name")?;
         autoreleasepool(|| set_name_raw(&self.obj, Some(&foundation::ns_string(name))));
         Ok(self)
     }
@@ -166,6 +166,15 @@ impl AsObject for VirtioConsoleDeviceConfiguration {
 }
 
 impl VirtioConsoleDeviceConfiguration {
+    /// The most ports a virtio console device can have, so the limit of
+    /// [`set_maximum_port_count`](Self::set_maximum_port_count) (and one more than the
+    /// highest index [`set_port`](Self::set_port) accepts). Apple documents no limit;
+    /// this is the virtio specification's: a multiport console uses two virtqueues
+    /// per port plus two control queues (virtio 1.2, 5.3.2 "Virtqueues"), and the PCI
+    /// transport counts queues in the 16-bit `num_queues` (virtio 1.2, 4.1.4.3), so
+    /// 2 × (ports + 1) ≤ 65535.
+    pub const MAX_PORT_COUNT: u32 = 32766;
+
     /// A console device without ports (`init`).
     ///
     /// # Errors
@@ -194,19 +203,21 @@ impl VirtioConsoleDeviceConfiguration {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] (`"console port index"`) when a maximum port count
-    /// was set and `index` is not below it, or when `index` is `u32::MAX` (the port
-    /// count, one more than the highest index, would not fit the framework's
-    /// `uint32_t`).
+    /// was set and `index` is not below it, or when `index` is not below
+    /// [`MAX_PORT_COUNT`](Self::MAX_PORT_COUNT).
     pub fn set_port(
         &mut self,
         index: u32,
         port: VirtioConsolePortConfiguration,
     ) -> Result<&mut Self, VZError> {
-        if index == u32::MAX {
+        if index >= Self::MAX_PORT_COUNT {
             return Err(VZError::invalid_argument(
                 "console port index",
                 format!(
-                    "{index} is too large: the port count (highest index + 1) must fit in 32 bits"
+                    "{index} is too large: a virtio console has at most {} ports, so the \
+                     highest index is {}",
+                    Self::MAX_PORT_COUNT,
+                    Self::MAX_PORT_COUNT - 1
                 ),
             ));
         }
@@ -242,9 +253,19 @@ impl VirtioConsoleDeviceConfiguration {
     ///
     /// # Errors
     ///
-    /// [`VZError::InvalidArgument`] (`"console maximum port count"`) when a port is
-    /// already set at an index that is not below `count`.
+    /// [`VZError::InvalidArgument`] (`"console maximum port count"`) when `count` is
+    /// above [`MAX_PORT_COUNT`](Self::MAX_PORT_COUNT), or a port is already set at an
+    /// index that is not below `count`.
     pub fn set_maximum_port_count(&mut self, count: u32) -> Result<&mut Self, VZError> {
+        if count > Self::MAX_PORT_COUNT {
+            return Err(VZError::invalid_argument(
+                "console maximum port count",
+                format!(
+                    "{count} is too large: a virtio console has at most {} ports",
+                    Self::MAX_PORT_COUNT
+                ),
+            ));
+        }
         if let Some((&highest, _)) = self.ports.last_key_value() {
             if highest >= count {
                 return Err(VZError::invalid_argument(

@@ -52,7 +52,7 @@ impl SharedDirectory {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] (`"shared directory path"`) when the path is not
-    /// an existing directory, is empty, is not UTF-8 or contains a NUL byte;
+    /// an existing directory, is empty, is not UTF-8, contains a NUL byte or starts with U+FEFF;
     /// [`VZError::Unsupported`] before macOS 12.
     pub fn new(path: impl AsRef<Path>, read_only: bool) -> Result<Self, VZError> {
         let class = class_since(class!("VZSharedDirectory"), FEATURE, SINCE)?;
@@ -147,7 +147,7 @@ impl MultipleDirectoryShare {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] (`"directory share name"`) when a name is empty,
-    /// contains `/` or a NUL byte, appears twice, or is refused by
+    /// contains `/` or a NUL byte, starts with U+FEFF, appears twice, or is refused by
     /// `+[VZMultipleDirectoryShare validateName:error:]` (for example `..` or a name
     /// longer than `NAME_MAX`); [`VZError::Unsupported`] before macOS 12.
     pub fn new<N: Into<String>>(
@@ -164,7 +164,7 @@ impl MultipleDirectoryShare {
             if name.is_empty() {
                 return Err(VZError::invalid_argument(ARGUMENT, "a name is empty"));
             }
-            foundation::reject_nul(name, ARGUMENT)?;
+            foundation::check_string(name, ARGUMENT)?;
             if name.contains('/') {
                 return Err(VZError::invalid_argument(
                     ARGUMENT,
@@ -286,7 +286,7 @@ fn checked_tag(class: ClassRef, tag: &str) -> Result<Id, VZError> {
     if tag.is_empty() {
         return Err(VZError::invalid_argument(ARGUMENT, "the tag is empty"));
     }
-    foundation::reject_nul(tag, ARGUMENT)?;
+    foundation::check_string(tag, ARGUMENT)?;
     if tag.len() > VirtioFileSystemDeviceConfiguration::MAX_TAG_LEN {
         return Err(VZError::invalid_argument(
             ARGUMENT,
@@ -352,7 +352,7 @@ impl VirtioFileSystemDeviceConfiguration {
     ///
     /// [`VZError::InvalidArgument`] (`"directory sharing tag"`) when the tag is empty,
     /// is 36 bytes of UTF-8 or longer ([`MAX_TAG_LEN`](Self::MAX_TAG_LEN) is the limit), contains a NUL
-    /// byte, or is refused by `+validateTag:error:`; [`VZError::Unsupported`] before
+    /// byte or starts with U+FEFF, or is refused by `+validateTag:error:`; [`VZError::Unsupported`] before
     /// macOS 12.
     pub fn new(tag: &str, share: impl Into<DirectoryShare>) -> Result<Self, VZError> {
         let class = fs_class()?;
@@ -673,7 +673,7 @@ mod rosetta {
 
     /// Checks a socket path or name: no NUL, at most `max` bytes of UTF-8.
     fn check_socket_name(value: &str, max: usize, argument: &'static str) -> Result<(), VZError> {
-        foundation::reject_nul(value, argument)?;
+        foundation::check_string(value, argument)?;
         if value.is_empty() {
             return Err(VZError::invalid_argument(argument, "it is empty"));
         }
@@ -717,7 +717,7 @@ mod rosetta {
         /// # Errors
         ///
         /// [`VZError::InvalidArgument`] (`"Rosetta caching socket path"`) when the path
-        /// is empty, contains a NUL byte or is longer than
+        /// is empty, contains a NUL byte, starts with U+FEFF or is longer than
         /// [`maximum_path_length`](Self::maximum_path_length) bytes;
         /// [`VZError::Framework`] when the framework refuses it;
         /// [`VZError::Unsupported`] before macOS 14.
@@ -769,7 +769,7 @@ mod rosetta {
         /// # Errors
         ///
         /// [`VZError::InvalidArgument`] (`"Rosetta caching socket name"`) when the
-        /// name is empty, contains a NUL byte or is longer than
+        /// name is empty, contains a NUL byte, starts with U+FEFF or is longer than
         /// [`maximum_name_length`](Self::maximum_name_length) bytes;
         /// [`VZError::Framework`] when the framework refuses it;
         /// [`VZError::Unsupported`] before macOS 14.

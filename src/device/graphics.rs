@@ -22,14 +22,22 @@ objc_methods! {
 const SCANOUT_SIZE: &str = "scanout size";
 
 fn check_dimension(value: isize, what: &str) -> Result<(), VZError> {
-    if value > 0 {
-        Ok(())
-    } else {
-        Err(VZError::invalid_argument(
+    if value <= 0 {
+        return Err(VZError::invalid_argument(
             SCANOUT_SIZE,
             format!("the {what} is {value} pixels; it must be greater than 0"),
-        ))
+        ));
     }
+    if value > VirtioGraphicsScanoutConfiguration::MAX_PIXELS {
+        return Err(VZError::invalid_argument(
+            SCANOUT_SIZE,
+            format!(
+                "the {what} is {value} pixels; the limit is {}",
+                VirtioGraphicsScanoutConfiguration::MAX_PIXELS
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `VZVirtioGraphicsScanoutConfiguration` (macOS 13): one display output of a
@@ -46,13 +54,21 @@ impl AsObject for VirtioGraphicsScanoutConfiguration {
 }
 
 impl VirtioGraphicsScanoutConfiguration {
+    /// The largest width or height accepted, in pixels. Apple documents no limit.
+    /// The host draws a scanout into a Metal texture, and the largest 2D texture of
+    /// every Mac GPU family is 16384 × 16384 pixels (Apple's "Metal feature set
+    /// tables"); virtio-gpu itself carries sizes as 32-bit values (virtio 1.2,
+    /// 5.7.6.8 `struct virtio_gpu_rect`).
+    pub const MAX_PIXELS: isize = 16384;
+
     /// `-[VZVirtioGraphicsScanoutConfiguration initWithWidthInPixels:heightInPixels:]`:
     /// a scanout of `width_in_pixels` × `height_in_pixels`, for example 1920 × 1080.
     ///
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] (argument `"scanout size"`) when the width or the
-    /// height is 0 or negative; [`VZError::Unsupported`] before macOS 13.
+    /// height is 0 or negative or above [`MAX_PIXELS`](Self::MAX_PIXELS);
+    /// [`VZError::Unsupported`] before macOS 13.
     pub fn new(width_in_pixels: isize, height_in_pixels: isize) -> Result<Self, VZError> {
         let class = class_since(
             class!("VZVirtioGraphicsScanoutConfiguration"),
@@ -65,6 +81,16 @@ impl VirtioGraphicsScanoutConfiguration {
                 format!(
                     "{width_in_pixels}x{height_in_pixels} pixels; the width and the height \
                      must both be greater than 0"
+                ),
+            ));
+        }
+        if width_in_pixels > Self::MAX_PIXELS || height_in_pixels > Self::MAX_PIXELS {
+            return Err(VZError::invalid_argument(
+                SCANOUT_SIZE,
+                format!(
+                    "{width_in_pixels}x{height_in_pixels} pixels; the width and the height \
+                     must both be at most {}",
+                    Self::MAX_PIXELS
                 ),
             ));
         }
@@ -91,7 +117,7 @@ impl VirtioGraphicsScanoutConfiguration {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] (argument `"scanout size"`) when it is 0 or
-    /// negative.
+    /// negative, or above [`MAX_PIXELS`](Self::MAX_PIXELS).
     pub fn set_width_in_pixels(&mut self, width_in_pixels: isize) -> Result<&mut Self, VZError> {
         check_dimension(width_in_pixels, "width")?;
         autoreleasepool(|| set_width_raw(&self.obj, width_in_pixels));
@@ -103,7 +129,7 @@ impl VirtioGraphicsScanoutConfiguration {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] (argument `"scanout size"`) when it is 0 or
-    /// negative.
+    /// negative, or above [`MAX_PIXELS`](Self::MAX_PIXELS).
     pub fn set_height_in_pixels(&mut self, height_in_pixels: isize) -> Result<&mut Self, VZError> {
         check_dimension(height_in_pixels, "height")?;
         autoreleasepool(|| set_height_raw(&self.obj, height_in_pixels));

@@ -6,11 +6,13 @@
 //!
 //! Apple's documentation: <https://developer.apple.com/documentation/virtualization/serial_ports>
 
-use std::os::fd::{AsFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use crate::configuration::{AsObject, base_class};
+use crate::configuration::{AsObject, base_class, file_to_create, file_type_name};
 use crate::error::VZError;
+use crate::ffi::fd;
 use crate::ffi::foundation::{self, with_error};
 use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
 
@@ -32,6 +34,39 @@ objc_methods! {
     fn file_append_raw(attachment: &Id) -> bool = "append";
     fn port_init(port: Allocated) -> Option<Id> = "init";
     fn set_port_attachment_raw(port: &Id, attachment: Option<&Id>) = "setAttachment:";
+}
+
+/// Refuses descriptors a serial port cannot stream through: a directory, a block
+/// device, or a socket without a peer (a listening socket). Ttys and ptys, other
+/// character devices, pipes and FIFOs, regular files and connected sockets are
+/// accepted.
+fn check_serial_fd(fd: BorrowedFd<'_>, argument: &'static str) -> Result<(), VZError> {
+    let raw = fd.as_raw_fd();
+    let unusable = |e: std::io::Error| {
+        VZError::invalid_argument(
+            argument,
+            format!("file descriptor {raw} cannot be used: {e}"),
+        )
+    };
+    let file = std::fs::File::from(fd.try_clone_to_owned().map_err(unusable)?);
+    let kind = file.metadata().map_err(unusable)?.file_type();
+    let refused = if kind.is_dir() || kind.is_block_device() {
+        Some(file_type_name(kind))
+    } else if kind.is_socket() && !fd::is_connected(fd).map_err(unusable)? {
+        Some("a socket without a peer (a listening or unconnected socket)")
+    } else {
+        None
+    };
+    match refused {
+        None => Ok(()),
+        Some(what) => Err(VZError::invalid_argument(
+            argument,
+            format!(
+                "file descriptor {raw} is {what}; a serial port needs a stream: a tty or \
+                 pty, a pipe, a regular file or a connected socket"
+            ),
+        )),
+    }
 }
 
 /// `VZFileHandleSerialPortAttachment`: connects a serial port to two file
@@ -66,10 +101,19 @@ impl FileHandleSerialPortAttachment {
     ///
     /// # Errors
     ///
-    /// [`VZError::Io`] when a descriptor cannot be duplicated (for example, the process
-    /// is out of descriptors).
+    /// [`VZError::InvalidArgument`] (`"serial read file descriptor"` or `"serial
+    /// write file descriptor"`) when a descriptor is closed, a directory, a block
+    /// device or a socket without a peer (a listening socket); [`VZError::Io`] when a
+    /// descriptor cannot be duplicated (for example, the process is out of
+    /// descriptors).
     pub fn new(read: Option<impl AsFd>, write: Option<impl AsFd>) -> Result<Self, VZError> {
         let class = base_class(class!("VZFileHandleSerialPortAttachment"));
+        if let Some(fd) = &read {
+            check_serial_fd(fd.as_fd(), "serial read file descriptor")?;
+        }
+        if let Some(fd) = &write {
+            check_serial_fd(fd.as_fd(), "serial write file descriptor")?;
+        }
         autoreleasepool(|| {
             let read = read
                 .map(|fd| foundation::file_handle(fd.as_fd()))
@@ -116,40 +160,14 @@ impl FileSerialPortAttachment {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] (`"serial log path"`) when the path is empty, not
-    /// UTF-8, contains a NUL byte, is a directory, or its parent directory does not
-    /// exist; [`VZError::Framework`] when the framework cannot open the file (for
-    /// example, permission denied).
+    /// UTF-8, contains a NUL byte or starts with U+FEFF, ends with `/`, its directory
+    /// does not exist, or something other than a regular file is there (a directory;
+    /// a FIFO, which would hang the framework's `open`; a socket; a device node);
+    /// [`VZError::Framework`] when the framework cannot open the file (for example,
+    /// permission denied).
     pub fn new(path: impl AsRef<Path>, append: bool) -> Result<Self, VZError> {
-        const ARGUMENT: &str = "serial log path";
         let path = path.as_ref();
-        foundation::path_str(path, ARGUMENT)?;
-        let absolute = std::path::absolute(path)?;
-        if absolute.is_dir() {
-            return Err(VZError::invalid_argument(
-                ARGUMENT,
-                format!("{} is a directory, not a file", path.display()),
-            ));
-        }
-        match absolute.parent() {
-            Some(parent) if parent.is_dir() => {}
-            Some(parent) => {
-                return Err(VZError::invalid_argument(
-                    ARGUMENT,
-                    format!(
-                        "the directory {} does not exist; create it before logging to {}",
-                        parent.display(),
-                        path.display()
-                    ),
-                ));
-            }
-            None => {
-                return Err(VZError::invalid_argument(
-                    ARGUMENT,
-                    format!("{} is not a file path", path.display()),
-                ));
-            }
-        }
-        let url = foundation::file_url(path, ARGUMENT)?;
+        let url = file_to_create(path, "serial log path")?;
         let class = base_class(class!("VZFileSerialPortAttachment"));
         let obj = with_error(
             "-[VZFileSerialPortAttachment initWithURL:append:error:]",

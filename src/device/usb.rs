@@ -3,6 +3,8 @@
 //!
 //! See [Apple's documentation](https://developer.apple.com/documentation/virtualization/vzxhcicontrollerconfiguration).
 
+use std::future::Future;
+
 use crate::bridge;
 use crate::configuration::{AsObject, class_since, object_array};
 use crate::device::USBMassStorageDeviceConfiguration;
@@ -148,28 +150,42 @@ impl USBController {
 
     /// Hot-plugs `device` (`attachDevice:completionHandler:`).
     ///
+    /// The future is `Send` and borrows neither `self` nor `device`: it holds its
+    /// own references, so it can be spawned on a multithreaded executor.
+    ///
     /// # Errors
     ///
     /// [`VZError::Framework`] with `VZErrorDeviceAlreadyAttached` (30002) or
     /// `VZErrorDeviceInitializationFailure` (30003).
-    pub async fn attach(&self, device: &USBMassStorageDevice) -> Result<(), VZError> {
-        self.hotplug(device, true).await
+    pub fn attach(
+        &self,
+        device: &USBMassStorageDevice,
+    ) -> impl Future<Output = Result<(), VZError>> + Send + use<> {
+        Self::hotplug(self.handle.clone(), device.obj.clone(), true)
     }
 
     /// Unplugs `device` (`detachDevice:completionHandler:`).
+    ///
+    /// The future is `Send` and borrows neither `self` nor `device`.
     ///
     /// # Errors
     ///
     /// [`VZError::Framework`] with `VZErrorDeviceNotFound` (30004) when it is not
     /// attached.
-    pub async fn detach(&self, device: &USBMassStorageDevice) -> Result<(), VZError> {
-        self.hotplug(device, false).await
+    pub fn detach(
+        &self,
+        device: &USBMassStorageDevice,
+    ) -> impl Future<Output = Result<(), VZError>> + Send + use<> {
+        Self::hotplug(self.handle.clone(), device.obj.clone(), false)
     }
 
-    async fn hotplug(&self, device: &USBMassStorageDevice, attach: bool) -> Result<(), VZError> {
+    async fn hotplug(
+        handle: crate::vm::DeviceHandle,
+        device: Id,
+        attach: bool,
+    ) -> Result<(), VZError> {
         let (tx, rx) = bridge::channel::<Result<(), VZError>>();
-        let device = device.obj.clone();
-        self.handle.exec_async(move |controller| {
+        handle.exec_async(move |controller| {
             if tx.is_abandoned() {
                 return;
             }

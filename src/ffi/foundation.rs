@@ -57,8 +57,9 @@ objc_methods! {
 
 /// `-[NSString initWithBytes:length:encoding:]` with UTF-8: copies `s`.
 ///
-/// Callers reject strings with NUL bytes first ([`reject_nul`]): Objective-C code reads
-/// most strings as C strings and would silently cut them short.
+/// Callers check user strings first ([`check_string`]): Objective-C code reads most
+/// strings as C strings and would silently cut them short at a NUL, and a leading
+/// U+FEFF may be dropped by the conversion.
 pub(crate) fn ns_string(s: &str) -> Id {
     let alloc = foundation_class(class!("NSString")).alloc();
     // SAFETY: -[NSString initWithBytes:(const void *) length:(NSUInteger)
@@ -94,12 +95,31 @@ pub(crate) fn string_from(string: &Id) -> String {
     })
 }
 
-/// Refuses a string with a NUL byte, naming the argument.
-pub(crate) fn reject_nul(s: &str, argument: &'static str) -> Result<(), VZError> {
+/// Checks a string before it becomes an `NSString` for the framework, naming the
+/// argument when it refuses it:
+///
+/// - a NUL byte: Objective-C code reads most strings as C strings and would silently
+///   cut them short;
+/// - a leading U+FEFF (ZERO WIDTH NO-BREAK SPACE, the byte order mark): GNUstep's
+///   `initWithBytes:length:encoding:` drops it, and CoreFoundation treats a leading
+///   BOM as an encoding mark in some conversions, so the framework could see a
+///   different string than the caller gave (a share name "\u{FEFF}a" becoming "a", a
+///   duplicate of "a"). Refusing it means the framework always sees exactly the
+///   string the caller passed.
+pub(crate) fn check_string(s: &str, argument: &'static str) -> Result<(), VZError> {
     if s.contains('\0') {
         return Err(VZError::invalid_argument(
             argument,
             format!("{s:?} contains a NUL byte"),
+        ));
+    }
+    if s.starts_with('\u{FEFF}') {
+        return Err(VZError::invalid_argument(
+            argument,
+            format!(
+                "{s:?} starts with U+FEFF (a byte order mark), which the NSString conversion \
+                 may drop, so the framework would see a different string; remove it"
+            ),
         ));
     }
     Ok(())
@@ -116,7 +136,7 @@ pub(crate) fn path_str<'a>(path: &'a Path, argument: &'static str) -> Result<&'a
             ),
         ));
     };
-    reject_nul(s, argument)?;
+    check_string(s, argument)?;
     if s.is_empty() {
         return Err(VZError::invalid_argument(argument, "the path is empty"));
     }
@@ -130,7 +150,12 @@ pub(crate) fn path_str<'a>(path: &'a Path, argument: &'static str) -> Result<&'a
 /// Virtualization.framework is made here, so it is always a file URL.
 pub(crate) fn file_url(path: &Path, argument: &'static str) -> Result<Id, VZError> {
     path_str(path, argument)?;
-    let absolute = std::path::absolute(path)?;
+    let absolute = std::path::absolute(path).map_err(|e| {
+        VZError::invalid_argument(
+            argument,
+            format!("cannot make {} absolute: {e}", path.display()),
+        )
+    })?;
     let absolute = path_str(&absolute, argument)?;
     autoreleasepool(|| {
         let string = ns_string(absolute);

@@ -11,6 +11,8 @@ use std::ffi::c_int;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+pub mod availability;
+
 pub mod raw {
     //! The simulator's C entry points.
     use std::ffi::{c_char, c_int, c_long, c_void};

@@ -1,0 +1,101 @@
+//! The fake framework refuses, on its own, what Apple documents as invalid: these
+//! bypass the Rust checks and call the selectors directly.
+
+use arcbox_vz_sim as sim;
+
+use super::*;
+use crate::error::FrameworkError;
+
+fn disk_image_error(path: &Path, read_only: bool) -> FrameworkError {
+    let class = base_class(class!("VZDiskImageStorageDeviceAttachment"));
+    let url = foundation::file_url(path, "test").unwrap();
+    with_error("test", |error| {
+        disk_image_init(class.alloc(), &url, read_only, error)
+    })
+    .unwrap_err()
+}
+
+#[test]
+fn disk_images_the_framework_refuses() {
+    sim::scenario(|| {
+        let dir =
+            std::env::temp_dir().join(format!("arcbox-vz-storage-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let odd = dir.join("odd.img");
+        std::fs::write(&odd, [0u8; 1000]).unwrap();
+
+        let e = disk_image_error(&odd, true);
+        assert_eq!(
+            (e.domain.as_str(), e.code),
+            (FrameworkError::VZ_ERROR_DOMAIN, 5),
+            "{e:?}"
+        );
+        let e = disk_image_error(&dir.join("missing.img"), true);
+        assert_eq!(
+            (e.domain.as_str(), e.code),
+            (FrameworkError::POSIX_ERROR_DOMAIN, 2),
+            "{e:?}"
+        );
+        let e = disk_image_error(&dir, true);
+        assert_eq!(
+            (e.domain.as_str(), e.code),
+            (FrameworkError::VZ_ERROR_DOMAIN, 5),
+            "{e:?}"
+        );
+
+        let class = class!("VZDiskBlockDeviceStorageDeviceAttachment").unwrap();
+        let file = File::open(&odd).unwrap();
+        let handle = autoreleasepool(|| foundation::file_handle(file.as_fd())).unwrap();
+        let e = with_error("test", |error| {
+            block_device_init(
+                class.alloc(),
+                &handle,
+                true,
+                DiskSynchronizationMode::Full.raw(),
+                error,
+            )
+        })
+        .unwrap_err();
+        assert_eq!(
+            (e.domain.as_str(), e.code),
+            (FrameworkError::VZ_ERROR_DOMAIN, 5),
+            "{e:?}"
+        );
+        drop(handle);
+        std::fs::remove_dir_all(&dir).unwrap();
+    });
+}
+
+#[test]
+fn urls_and_identifiers_the_framework_refuses() {
+    sim::scenario(|| {
+        let class = nbd_class().unwrap();
+        for (url, valid) in [
+            ("nbd://localhost:10809/disk", true),
+            ("nbd+unix:///disk?socket=/tmp/s", true),
+            ("http://x", false),
+            ("nbd:///disk", false),
+            ("nbd+unix:///disk", false),
+            ("nbd+unix://host/disk?socket=/tmp/s", false),
+        ] {
+            let ns_url = foundation::url_from_string(url).unwrap();
+            let result = with_error("test", |error| {
+                nbd_validate_url(class, &ns_url, error).then_some(())
+            });
+            assert_eq!(result.is_ok(), valid, "{url}: {result:?}");
+        }
+        let class = base_class(class!("VZVirtioBlockDeviceConfiguration"));
+        for (identifier, valid) in [
+            ("", true),
+            ("01234567890123456789", true),
+            ("012345678901234567890", false),
+            ("é", false),
+        ] {
+            let string = foundation::ns_string(identifier);
+            let result = with_error("test", |error| {
+                validate_block_device_identifier_raw(class, &string, error).then_some(())
+            });
+            assert_eq!(result.is_ok(), valid, "{identifier:?}: {result:?}");
+        }
+    });
+}
