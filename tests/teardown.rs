@@ -414,7 +414,10 @@ fn late_calls_after_the_teardown_get_errors_not_crashes() {
         block_on(vm.stop()).unwrap();
         assert!(matches!(
             block_on(device.connect(1024)),
-            Err(VZError::InvalidState { state: S::Stopped, .. })
+            Err(VZError::InvalidState {
+                state: S::Stopped,
+                ..
+            })
         ));
         assert!(matches!(
             block_on(vm.pause()),
@@ -480,7 +483,11 @@ fn the_stop_reason_is_right_whatever_the_callback_order() {
                     _ => panic!("stop {stop}, delegate_first={delegate_first}: got {reason:?}"),
                 }
                 // Resolved only once stopped: a new start works at once.
-                assert!(matches!(vm.state(), S::Stopped | S::Error), "{:?}", vm.state());
+                assert!(
+                    matches!(vm.state(), S::Stopped | S::Error),
+                    "{:?}",
+                    vm.state()
+                );
                 while events.try_next().is_some() {}
             }
         });
@@ -503,10 +510,7 @@ fn state_notifications_from_another_thread_are_handled() {
                 block_on(vm.start()).unwrap();
                 vm.request_stop().unwrap();
                 assert_eq!(block_on(vm.wait_until_stopped()), StopReason::GuestStopped);
-                assert_eq!(
-                    events.try_next(),
-                    Some(VmEvent::StateChanged(S::Starting))
-                );
+                assert_eq!(events.try_next(), Some(VmEvent::StateChanged(S::Starting)));
             });
         },
     )
@@ -610,7 +614,10 @@ fn a_connect_dropped_before_or_after_it_began_leaks_nothing() {
             drop(connect);
         }
         settle();
-        assert!(common::open_fds() <= fds + 2, "late connections were not closed");
+        assert!(
+            common::open_fds() <= fds + 2,
+            "late connections were not closed"
+        );
         block_on(vm.stop()).unwrap();
     });
 }

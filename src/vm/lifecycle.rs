@@ -354,7 +354,7 @@ impl VirtualMachine {
     /// ```
     #[cfg(target_arch = "aarch64")]
     pub async fn save_machine_state(&self, path: impl AsRef<Path>) -> Result<(), VZError> {
-        let url = foundation::file_url(path.as_ref(), "saved state path")?;
+        let url = crate::configuration::file_to_create(path.as_ref(), "saved state path")?;
         self.validate_save_restore()?;
         self.run_to_end(Op::Save(url)).await
     }

@@ -50,7 +50,11 @@ pub mod raw {
         pub fn sim_vms_released_while_running() -> c_long;
         pub fn sim_running_vms() -> c_long;
         pub fn sim_dispatch_hold(on: c_int);
-        pub fn sim_set_callback_order(delay_ms: std::ffi::c_uint, delegate_first: c_int, kvo_off_queue: c_int);
+        pub fn sim_set_callback_order(
+            delay_ms: std::ffi::c_uint,
+            delegate_first: c_int,
+            kvo_off_queue: c_int,
+        );
     }
 }
 
@@ -105,9 +109,17 @@ fn default_callback_order() {
     let order = std::env::var("ARCBOX_VZ_SIM_ORDER").unwrap_or_else(|_| "2,1,1".into());
     let parts: Vec<u32> = order
         .split(',')
-        .map(|p| p.trim().parse().expect("ARCBOX_VZ_SIM_ORDER: three numbers"))
+        .map(|p| {
+            p.trim()
+                .parse()
+                .expect("ARCBOX_VZ_SIM_ORDER: three numbers")
+        })
         .collect();
-    assert_eq!(parts.len(), 3, "ARCBOX_VZ_SIM_ORDER: delay_ms,delegate_first,kvo_off_queue");
+    assert_eq!(
+        parts.len(),
+        3,
+        "ARCBOX_VZ_SIM_ORDER: delay_ms,delegate_first,kvo_off_queue"
+    );
     set_callback_order(parts[0], parts[1] != 0, parts[2] != 0);
 }
 
