@@ -81,7 +81,7 @@ const N: usize = 10_000;
 /// Far below what one byte per cancelled waiter would leave.
 const SLACK: isize = 8 * 1024;
 
-fn measure(what: &str, mut round: impl FnMut(), settle: impl Fn()) {
+fn measure(what: &str, mut round: impl FnMut(), settle: &dyn Fn()) {
     // Warm up (first-use caches, vectors at their working size), then count.
     for _ in 0..100 {
         round();

@@ -230,3 +230,26 @@ fn dropping_a_listener_with_queued_connections_leaks_nothing() {
         stop(&vm);
     });
 }
+
+#[test]
+fn connect_before_start_is_a_state_error_and_any_port_cannot_be_listened_on() {
+    sim::scenario(|| {
+        let dir = TempDir::new("before-start");
+        let vm = common::vm_config(&dir).build().unwrap();
+        let device = vm.socket_devices().remove(0);
+        // Not a ConnectionReset, which the docs say to retry on: a loop would spin.
+        match block_on(device.connect(ECHO_PORT)) {
+            Err(VZError::InvalidState { operation, state }) => {
+                assert_eq!(state, arcbox_vz::VirtualMachineState::Stopped);
+                assert!(operation.contains("vsock"), "{operation}");
+            }
+            other => panic!("expected InvalidState, got {other:?}"),
+        }
+        // VMADDR_PORT_ANY is "any port", never a port a guest can reach.
+        let (argument, reason) = common::invalid_argument(device.listen(u32::MAX).unwrap_err());
+        assert_eq!(argument, "vsock port");
+        assert!(reason.contains("VMADDR_PORT_ANY"), "{reason}");
+        // The refused port was not recorded as listened on.
+        drop(device.listen(u32::MAX - 1).unwrap());
+    });
+}
