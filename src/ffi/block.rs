@@ -25,6 +25,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::encode::RawBlock;
+use super::exception::{Site, Unwinding};
 use super::runtime::{Id, IntoArg, Object, autoreleasepool};
 
 #[cfg_attr(target_vendor = "apple", link(name = "System", kind = "dylib"))]
@@ -170,7 +171,11 @@ unsafe extern "C" fn copy_moves(_dst: *mut c_void, _src: *const c_void) {}
 /// caller of the block. The panic hook has already reported it, and the closure's
 /// captured state was dropped while unwinding, so a waiting future sees cancellation.
 fn run_caught(f: impl FnOnce()) {
-    let _ = catch_unwind(AssertUnwindSafe(|| autoreleasepool(f)));
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let guard = Unwinding::new(Site::Callback("running an arcbox-vz completion handler"));
+        autoreleasepool(f);
+        guard.done();
+    }));
 }
 
 unsafe extern "C" fn invoke_error<F: FnOnce(Option<Id>) + Send + 'static>(
