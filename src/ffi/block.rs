@@ -25,6 +25,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::encode::RawBlock;
+use super::exception::{Site, Unwinding};
 use super::runtime::{Id, IntoArg, Object, autoreleasepool};
 
 #[cfg_attr(target_vendor = "apple", link(name = "System", kind = "dylib"))]
@@ -127,6 +128,23 @@ impl<S: Shape, F: FnOnce(S::Args) + Send + 'static> OnceBlock<S, F> {
         layout: ptr::null(),
     };
 
+    /// The block, for the stack: `isa` is `&_NSConcreteStackBlock`.
+    fn new(isa: *const c_void, f: F) -> Self {
+        let descriptor: &'static Descriptor = &Self::DESCRIPTOR;
+        Self {
+            header: BlockHeader {
+                isa,
+                flags: BLOCK_HAS_COPY_DISPOSE | BLOCK_HAS_SIGNATURE,
+                reserved: 0,
+                invoke: S::invoke::<F>(),
+                descriptor: ptr::from_ref(descriptor).cast(),
+            },
+            taken: AtomicBool::new(false),
+            closure: UnsafeCell::new(MaybeUninit::new(f)),
+            _shape: PhantomData,
+        }
+    }
+
     /// Takes the closure out, once. `None` if it was already taken.
     ///
     /// # Safety
@@ -134,27 +152,60 @@ impl<S: Shape, F: FnOnce(S::Args) + Send + 'static> OnceBlock<S, F> {
     /// `block` is a live heap block of this type.
     unsafe fn take(block: *const c_void) -> Option<F> {
         // SAFETY: guaranteed by the caller.
-        let block = unsafe { &*block.cast::<Self>() };
+        let taken = unsafe { Self::taken(block) };
         // ORDERING: AcqRel makes the swap a single point of decision between racing
         // invokers; the closure's bytes were published to this thread by whatever
         // handed it the block pointer (a queue or a thread spawn), which synchronizes.
-        if block.taken.swap(true, Ordering::AcqRel) {
+        if taken.swap(true, Ordering::AcqRel) {
             return None;
         }
         // SAFETY: we won the swap, so the closure is initialized and nobody else reads
-        // it; dispose will see `taken` and leave it alone.
-        Some(unsafe { (*block.closure.get()).assume_init_read() })
+        // it; dispose will see `taken` and leave it alone. The block is live (caller).
+        Some(unsafe { Self::closure(block).read().assume_init() })
+    }
+
+    /// The `taken` flag of the block at `block`.
+    ///
+    /// The block is only ever reached field by field through raw pointers: a
+    /// reference to the whole block would cover the header's `flags`, which the
+    /// blocks runtime updates atomically from other threads (the reference count), and
+    /// a Rust reference asserts that nothing else writes the bytes it covers.
+    ///
+    /// # Safety
+    ///
+    /// `block` points to a live block of this type, which outlives `'a`.
+    unsafe fn taken<'a>(block: *const c_void) -> &'a AtomicBool {
+        let block = block.cast::<Self>();
+        // SAFETY: the place `(*block).taken` is a projection through the raw pointer,
+        // so no reference to the block is made, only one to the field, which is in
+        // bounds of the live block (caller). It covers the AtomicBool alone, which is
+        // only ever accessed atomically.
+        unsafe { &(*block).taken }
+    }
+
+    /// A pointer to the closure slot of the block at `block`, without a reference to
+    /// the block (see [`taken`](Self::taken)).
+    ///
+    /// # Safety
+    ///
+    /// `block` points to a live block of this type.
+    unsafe fn closure(block: *const c_void) -> *mut MaybeUninit<F> {
+        let block = block.cast::<Self>();
+        // SAFETY: a pointer to a field in bounds of the live block (caller); the
+        // UnsafeCell makes writing through it allowed.
+        UnsafeCell::raw_get(unsafe { &raw const (*block).closure })
     }
 
     /// The dispose helper: drops the closure if it never ran.
     unsafe extern "C" fn dispose(block: *const c_void) {
         // SAFETY: the runtime calls dispose once, on the last release of a live block.
-        let block = unsafe { &*block.cast::<Self>() };
+        let taken = unsafe { Self::taken(block) };
         // ORDERING: Acquire pairs with the invoker's AcqRel swap; the last release also
         // synchronizes with every earlier one through the runtime's reference count.
-        if !block.taken.load(Ordering::Acquire) {
-            // SAFETY: not taken, so still initialized, and this is the final owner.
-            let closure = unsafe { (*block.closure.get()).assume_init_read() };
+        if !taken.load(Ordering::Acquire) {
+            // SAFETY: not taken, so still initialized, and this is the final owner of
+            // the live block.
+            let closure = unsafe { Self::closure(block).read().assume_init() };
             // Dropping captured state may run arbitrary code; never unwind into the
             // blocks runtime.
             let _ = catch_unwind(AssertUnwindSafe(move || drop(closure)));
@@ -170,7 +221,11 @@ unsafe extern "C" fn copy_moves(_dst: *mut c_void, _src: *const c_void) {}
 /// caller of the block. The panic hook has already reported it, and the closure's
 /// captured state was dropped while unwinding, so a waiting future sees cancellation.
 fn run_caught(f: impl FnOnce()) {
-    let _ = catch_unwind(AssertUnwindSafe(|| autoreleasepool(f)));
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let guard = Unwinding::new(Site::Callback("running an arcbox-vz completion handler"));
+        autoreleasepool(f);
+        guard.done();
+    }));
 }
 
 unsafe extern "C" fn invoke_error<F: FnOnce(Option<Id>) + Send + 'static>(
@@ -211,19 +266,7 @@ unsafe impl Send for RcBlock {}
 impl RcBlock {
     /// A one-shot completion handler of shape `S` running `f` at most once.
     pub(crate) fn once<S: Shape, F: FnOnce(S::Args) + Send + 'static>(f: F) -> Self {
-        let descriptor: &'static Descriptor = &OnceBlock::<S, F>::DESCRIPTOR;
-        let stack = OnceBlock::<S, F> {
-            header: BlockHeader {
-                isa: (&raw const _NSConcreteStackBlock).cast(),
-                flags: BLOCK_HAS_COPY_DISPOSE | BLOCK_HAS_SIGNATURE,
-                reserved: 0,
-                invoke: S::invoke::<F>(),
-                descriptor: ptr::from_ref(descriptor).cast(),
-            },
-            taken: AtomicBool::new(false),
-            closure: UnsafeCell::new(MaybeUninit::new(f)),
-            _shape: PhantomData,
-        };
+        let stack = OnceBlock::<S, F>::new((&raw const _NSConcreteStackBlock).cast(), f);
         // _Block_copy moves the block, closure included, to the heap; the stack
         // original keeps the closure in MaybeUninit, so it is never dropped twice, and
         // nothing reads it again.
@@ -264,12 +307,117 @@ impl IntoArg for &RcBlock {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
     use super::*;
+
+    /// A closure that counts how often its captured state is dropped.
+    fn counted(drops: &Arc<AtomicUsize>) -> impl FnOnce(Option<Id>) + Send + 'static {
+        struct Counted(Arc<AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                // ORDERING: a test counter, read after the thread that drops is joined.
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let state = Counted(Arc::clone(drops));
+        move |_| drop(state)
+    }
+
+    struct SendPtr(*mut i32);
+    // SAFETY: the pointer is only used for atomic operations.
+    unsafe impl Send for SendPtr {}
+
+    /// Runs `body` with a heap block (allocated by Rust, as the blocks runtime would
+    /// `malloc` it) while another thread updates its `flags` word atomically, as the
+    /// runtime's reference counting does (`_Block_copy`/`_Block_release` on other
+    /// threads). Under Miri, any reference that covers the header while that happens
+    /// is reported.
+    fn with_busy_refcount(drops: &Arc<AtomicUsize>, body: impl FnOnce(*const c_void)) {
+        type Block = OnceBlock<ErrorArg, Box<dyn FnOnce(Option<Id>) + Send>>;
+        let f: Box<dyn FnOnce(Option<Id>) + Send> = Box::new(counted(drops));
+        let heap = Box::into_raw(Box::new(Block::new(ptr::null(), f)));
+        // SAFETY: a field of the live allocation, reached without a reference.
+        let flags = SendPtr(unsafe { &raw mut (*heap).header.flags });
+        let refcount = std::thread::spawn(move || {
+            let flags = flags;
+            for _ in 0..50 {
+                // SAFETY: `flags` is aligned and stays allocated until the join below;
+                // every access to it while this thread runs is atomic.
+                let flags = unsafe { core::sync::atomic::AtomicI32::from_ptr(flags.0) };
+                // ORDERING: Relaxed, like a reference-count increment.
+                flags.fetch_add(2, Ordering::Relaxed);
+                std::thread::yield_now();
+            }
+        });
+        for _ in 0..20 {
+            std::thread::yield_now();
+        }
+        body(heap.cast_const().cast());
+        refcount.join().unwrap();
+        // SAFETY: allocated above; the closure was moved out or dropped by `body`, and
+        // OnceBlock never drops it itself.
+        drop(unsafe { Box::from_raw(heap) });
+    }
+
+    #[test]
+    fn take_runs_once_without_a_reference_to_the_header() {
+        type Block = OnceBlock<ErrorArg, Box<dyn FnOnce(Option<Id>) + Send>>;
+        let drops = Arc::new(AtomicUsize::new(0));
+        with_busy_refcount(&drops, |block| {
+            // SAFETY: a live block of this type.
+            let f = unsafe { Block::take(block) }.expect("the first take gets the closure");
+            // SAFETY: as above.
+            assert!(unsafe { Block::take(block) }.is_none());
+            // ORDERING: test counter.
+            assert_eq!(drops.load(Ordering::Relaxed), 0);
+            drop(f);
+            // SAFETY: the last release of a live block; the closure is taken.
+            unsafe { Block::dispose(block) };
+        });
+        // ORDERING: test counter, after the join.
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn dispose_drops_a_closure_that_never_ran() {
+        type Block = OnceBlock<ErrorArg, Box<dyn FnOnce(Option<Id>) + Send>>;
+        let drops = Arc::new(AtomicUsize::new(0));
+        with_busy_refcount(&drops, |block| {
+            // SAFETY: the last release of a live block whose closure never ran.
+            unsafe { Block::dispose(block) };
+        });
+        // ORDERING: test counter, after the join.
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+    }
 
     #[test]
     fn layout_matches_the_abi() {
+        use core::mem::offset_of;
         assert_eq!(size_of::<BlockHeader>(), 32);
+        assert_eq!(
+            [
+                offset_of!(BlockHeader, isa),
+                offset_of!(BlockHeader, flags),
+                offset_of!(BlockHeader, reserved),
+                offset_of!(BlockHeader, invoke),
+                offset_of!(BlockHeader, descriptor),
+            ],
+            [0, 8, 12, 16, 24]
+        );
         assert_eq!(size_of::<Descriptor>(), 48);
+        assert_eq!(
+            [
+                offset_of!(Descriptor, reserved),
+                offset_of!(Descriptor, size),
+                offset_of!(Descriptor, copy),
+                offset_of!(Descriptor, dispose),
+                offset_of!(Descriptor, signature),
+                offset_of!(Descriptor, layout),
+            ],
+            [0, 8, 16, 24, 32, 40]
+        );
         type Block = OnceBlock<ErrorArg, Box<dyn FnOnce(Option<Id>) + Send>>;
         // The closure follows the header without a gap the runtime could misread.
         assert_eq!(core::mem::offset_of!(Block, taken), 32);

@@ -10,6 +10,7 @@ use core::ptr::{self, NonNull};
 use std::ffi::CString;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
+use super::exception::{Site, Unwinding};
 use super::runtime::{IntoArg, Object, autoreleasepool};
 
 #[cfg_attr(target_vendor = "apple", link(name = "System", kind = "dylib"))]
@@ -98,7 +99,13 @@ impl Queue {
         extern "C" fn trampoline(context: *mut c_void) {
             // SAFETY: `context` is the Box leaked below, handed over exactly once.
             let f = unsafe { Box::from_raw(context.cast::<Box<dyn FnOnce() + Send>>()) };
-            let _ = catch_unwind(AssertUnwindSafe(*f));
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                let guard = Unwinding::new(Site::Callback(
+                    "running a work item on an arcbox-vz dispatch queue",
+                ));
+                (*f)();
+                guard.done();
+            }));
         }
         let context = Box::into_raw(Box::new(f));
         // SAFETY: the queue is alive (we hold a reference) and retains itself while the
@@ -133,7 +140,13 @@ impl Queue {
             // which dispatch_sync_f keeps alive and untouched until we return.
             let context = unsafe { &mut *context.cast::<Context<'_>>() };
             let f = &mut *context.f;
-            context.result = catch_unwind(AssertUnwindSafe(|| autoreleasepool(f)));
+            context.result = catch_unwind(AssertUnwindSafe(|| {
+                let guard = Unwinding::new(Site::Callback(
+                    "running synchronous work on an arcbox-vz dispatch queue",
+                ));
+                autoreleasepool(f);
+                guard.done();
+            }));
         }
         let mut context = Context { f, result: Ok(()) };
         // SAFETY: the queue is alive; dispatch_sync_f returns only after the trampoline

@@ -13,7 +13,7 @@
 //! Every import from libobjc and the frameworks is `extern "C-unwind"`, so an
 //! Objective-C exception is never undefined behaviour; it still ends the process,
 //! which is why the layers above validate every input before it reaches the
-//! framework.
+//! framework. If one happens anyway, [`exception`] names it on stderr.
 
 #[cfg(arcbox_vz_bench)]
 pub(crate) mod bench;
@@ -21,6 +21,7 @@ pub(crate) mod block;
 pub(crate) mod delegate;
 pub(crate) mod dispatch;
 pub(crate) mod encode;
+pub(crate) mod exception;
 pub(crate) mod fd;
 pub(crate) mod foundation;
 pub(crate) mod runtime;

@@ -26,6 +26,7 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use super::encode::{Encode, EncodeReturn, Encoding, RawClass};
+use super::exception::{Site, Unwinding};
 use crate::error::VZError;
 
 /// An Objective-C object, only ever handled by pointer.
@@ -164,7 +165,6 @@ pub(crate) mod raw {
     }
 
     /// `("-", "Name")` for a class, `("+", "Name")` for a metaclass.
-    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     pub(crate) fn class_display(class: NonNull<Object>) -> (&'static str, String) {
         // SAFETY: `class` is a valid class; class_getName returns a static C string.
         let (meta, name) = unsafe {
@@ -179,7 +179,6 @@ pub(crate) mod raw {
         )
     }
 
-    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     pub(crate) fn sel_name(sel: Sel) -> String {
         // SAFETY: `sel` is registered; sel_getName returns its static name.
         unsafe { CStr::from_ptr(sel_getName(sel)) }
@@ -287,6 +286,9 @@ impl ClassCache {
         if let Some(class) = NonNull::new(self.class.load(Ordering::Relaxed)) {
             return Ok(ClassRef(class));
         }
+        // The first contact with the runtime: from here on, an Objective-C exception
+        // that reaches the crate is named (see `exception`).
+        super::exception::install();
         let name = CStr::from_bytes_with_nul(self.name.as_bytes()).expect("class names end in NUL");
         match raw::lookup_class(name) {
             Some(class) => {
@@ -481,6 +483,7 @@ impl Drop for AutoreleasePool {
 /// Runs `f` inside an autorelease pool. Every public entry point that talks to
 /// Objective-C from a caller's thread goes through this: Rust threads have no pool.
 pub(crate) fn autoreleasepool<R>(f: impl FnOnce() -> R) -> R {
+    super::exception::forget_earlier();
     let _pool = AutoreleasePool::push();
     f()
 }
@@ -547,6 +550,10 @@ message_args!(A, B, C, D, E, F);
 /// Debug builds first check that the receiver's class implements `sel` with these
 /// argument and return types, and panic naming `-[Class sel]` if not.
 ///
+/// An Objective-C exception that unwinds out of the send is reported on stderr with
+/// its name, reason and selector, and in debug builds the receiver's class (see
+/// [`super::exception`]).
+///
 /// # Safety
 ///
 /// `receiver` is a live object (or class) whose method `sel` takes exactly `A` and
@@ -561,8 +568,17 @@ pub(crate) unsafe fn send<A: MessageArgs, R: EncodeReturn>(
 ) -> R {
     #[cfg(debug_assertions)]
     super::encode::verify(receiver, sel, A::ENCODINGS, R::ENCODING);
+    // Debug builds name the class (already looked up by `verify`); release builds add
+    // nothing to the send (see `exception`).
+    #[cfg(debug_assertions)]
+    let class = Some(raw::object_class(receiver));
+    #[cfg(not(debug_assertions))]
+    let class = None;
+    let guard = Unwinding::new(Site::Send { sel, class });
     // SAFETY: forwarded from the caller.
-    unsafe { A::invoke(raw::objc_msgSend, receiver.as_ptr(), sel, args) }
+    let result = unsafe { A::invoke(raw::objc_msgSend, receiver.as_ptr(), sel, args) };
+    guard.done();
+    result
 }
 
 /// `struct objc_super` (the same layout on Apple's and GCC's runtimes).
@@ -587,16 +603,22 @@ pub(crate) unsafe fn send_super<A: MessageArgs, R: EncodeReturn>(
         receiver: receiver.as_ptr(),
         superclass: superclass.0.as_ptr(),
     };
+    let guard = Unwinding::new(Site::Send {
+        sel,
+        class: Some(superclass.0),
+    });
     // SAFETY: objc_msgSendSuper takes a `struct objc_super *` where objc_msgSend takes
     // the receiver and otherwise has the same contract; the rest is the caller's.
-    unsafe {
+    let result = unsafe {
         A::invoke(
             raw::objc_msgSendSuper,
             ptr::addr_of_mut!(sup).cast(),
             sel,
             args,
         )
-    }
+    };
+    guard.done();
+    result
 }
 
 /// A receiver in an [`objc_methods!`] declaration.

@@ -668,3 +668,251 @@ fn completion_from_a_queue_thread_wakes_every_executor() {
         assert!(matches!(smol::block_on(rx), Err(VZError::Cancelled)));
     });
 }
+
+// ---------------------------------------------------------------- exceptions
+
+/// An Objective-C exception that reaches the crate is named on stderr. Each test runs
+/// its body in a child process (this test binary, run again for that one test),
+/// because an exception that reaches Rust ends the process.
+mod exceptions {
+    use core::ffi::{c_int, c_long};
+    use std::io::Read;
+    use std::process::{Command, ExitStatus, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::ffi::exception;
+
+    unsafe extern "C-unwind" {
+        /// How many exceptions reached the simulator's stand-in for Foundation's
+        /// preprocessor (the one installed before ours).
+        fn sim_exceptions_preprocessed() -> c_long;
+        /// Raises and catches inside Objective-C; 1 when caught.
+        fn sim_raise_and_catch() -> c_int;
+        /// Raises NSInternalInconsistencyException from C, uncaught.
+        fn sim_raise_uncaught();
+    }
+
+    objc_methods! {
+        fn exception_probe_new(class: ClassRef) -> Option<Id> = "new";
+        fn raise_invalid_argument(probe: &Id) = "raiseInvalidArgument";
+        fn raise_from_class(class: ClassRef) = "raiseFromClass";
+        fn raise_and_catch(probe: &Id) -> bool = "raiseAndCatch";
+    }
+
+    fn exception_probe() -> Id {
+        exception_probe_new(class!("SimExceptionProbe").unwrap()).unwrap()
+    }
+
+    /// How a send of `method` is named: `-[Class selector]` in debug builds, the
+    /// selector alone in release builds.
+    fn sent(method: &str) -> String {
+        if cfg!(debug_assertions) {
+            method.to_owned()
+        } else {
+            let selector = method.split_once(' ').unwrap().1;
+            selector.trim_end_matches(']').to_owned()
+        }
+    }
+
+    const CHILD_ENV: &str = "ARCBOX_VZ_EXCEPTION_TEST_CHILD";
+
+    struct Child {
+        status: Option<ExitStatus>,
+        stdout: String,
+        stderr: String,
+    }
+
+    impl Child {
+        /// The lines the crate printed (the child's own output aside).
+        fn reports(&self) -> Vec<&str> {
+            self.stderr
+                .lines()
+                .filter(|l| l.starts_with("arcbox-vz:"))
+                .collect()
+        }
+
+        #[track_caller]
+        fn assert_died(&self) {
+            assert!(
+                self.status.is_some_and(|s| !s.success()),
+                "the child should have been ended by the exception ({:?}):\n{}",
+                self.status,
+                self.stderr
+            );
+        }
+    }
+
+    /// Runs `body` alone in a child process: this binary with only the test `name`
+    /// (in this module). In the child it never returns.
+    fn in_child(name: &str, body: impl FnOnce()) -> Child {
+        let test = format!("ffi::tests::exceptions::{name}");
+        if std::env::var(CHILD_ENV).as_deref() == Ok(test.as_str()) {
+            body();
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            std::process::exit(0);
+        }
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([test.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, &test)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let drain = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = pipe.read_to_string(&mut s);
+                s
+            })
+        };
+        let out = drain(Box::new(child.stdout.take().unwrap()));
+        let err = drain(Box::new(child.stderr.take().unwrap()));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Child {
+            status,
+            stdout: out.join().unwrap(),
+            stderr: err.join().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_raise_in_a_send_is_named_with_its_reason_and_method() {
+        let child = in_child(
+            "a_raise_in_a_send_is_named_with_its_reason_and_method",
+            || {
+                let probe = exception_probe();
+                raise_invalid_argument(&probe);
+            },
+        );
+        child.assert_died();
+        assert_eq!(
+            child.reports(),
+            [format!(
+                "arcbox-vz: Objective-C exception NSInvalidArgumentException while sending \
+                 {}: the probe was asked to raise (42)",
+                sent("-[SimExceptionProbe raiseInvalidArgument]")
+            )],
+            "{}",
+            child.stderr
+        );
+    }
+
+    #[test]
+    fn a_raise_in_a_class_method_names_the_class() {
+        let child = in_child("a_raise_in_a_class_method_names_the_class", || {
+            raise_from_class(class!("SimExceptionProbe").unwrap());
+        });
+        child.assert_died();
+        assert_eq!(
+            child.reports(),
+            [format!(
+                "arcbox-vz: Objective-C exception NSInvalidArgumentException while sending \
+                 {}: the probe class was asked to raise",
+                sent("+[SimExceptionProbe raiseFromClass]")
+            )],
+            "{}",
+            child.stderr
+        );
+    }
+
+    /// On a queue thread the dispatch trampoline's `catch_unwind` is what hides the
+    /// runtime's own report; the send inside still names itself, once.
+    #[test]
+    fn a_raise_in_queue_work_is_reported_once() {
+        let child = in_child("a_raise_in_queue_work_is_reported_once", || {
+            let queue = Queue::new_serial("arcbox-vz.test.exceptions");
+            queue.exec_sync(|| {
+                let probe = exception_probe();
+                raise_invalid_argument(&probe);
+            });
+        });
+        child.assert_died();
+        assert_eq!(
+            child.reports(),
+            [format!(
+                "arcbox-vz: Objective-C exception NSInvalidArgumentException while sending \
+                 {}: the probe was asked to raise (42)",
+                sent("-[SimExceptionProbe raiseInvalidArgument]")
+            )],
+            "{}",
+            child.stderr
+        );
+    }
+
+    /// An exception that does not come from a send (C code called from a completion
+    /// handler) is named with the callback it crossed.
+    #[test]
+    fn a_raise_in_a_completion_handler_names_the_handler() {
+        let child = in_child("a_raise_in_a_completion_handler_names_the_handler", || {
+            // Any class lookup sets the crate up.
+            let _ = class!("SimExceptionProbe").unwrap();
+            let block = RcBlock::once::<ErrorArg, _>(|_| {
+                // SAFETY: a C function without arguments; it raises, and C-unwind
+                // lets the exception unwind through this frame.
+                unsafe { sim_raise_uncaught() }
+            });
+            call_from_c(&block, None, 1, 1);
+        });
+        child.assert_died();
+        assert_eq!(
+            child.reports(),
+            [
+                "arcbox-vz: Objective-C exception NSInternalInconsistencyException while \
+                 running an arcbox-vz completion handler: raised by C code"
+            ],
+            "{}",
+            child.stderr
+        );
+    }
+
+    /// Raised and caught inside Objective-C, during a send or not: the preprocessor
+    /// records it and chains to the one it replaced, and nothing is printed.
+    #[test]
+    fn an_exception_caught_inside_objective_c_prints_nothing() {
+        let child = in_child(
+            "an_exception_caught_inside_objective_c_prints_nothing",
+            || {
+                sim::scenario(|| {
+                    let probe = exception_probe();
+                    // SAFETY: reads a counter.
+                    let before = unsafe { sim_exceptions_preprocessed() };
+                    assert!(raise_and_catch(&probe));
+                    assert_eq!(
+                        exception::pending(),
+                        Some((
+                            "NSInvalidArgumentException".to_owned(),
+                            "raised and caught inside Objective-C".to_owned()
+                        ))
+                    );
+                    // SAFETY: raises and catches inside Objective-C.
+                    assert_eq!(unsafe { sim_raise_and_catch() }, 1);
+                    // SAFETY: reads a counter.
+                    let after = unsafe { sim_exceptions_preprocessed() };
+                    assert_eq!(after, before + 2, "the previous preprocessor is chained");
+                });
+                println!("child finished");
+            },
+        );
+        assert!(
+            child.status.is_some_and(|s| s.success()),
+            "{:?}\n{}",
+            child.status,
+            child.stderr
+        );
+        assert!(child.stdout.contains("child finished"), "{}", child.stdout);
+        assert_eq!(child.reports(), Vec::<&str>::new(), "{}", child.stderr);
+    }
+}
