@@ -752,9 +752,15 @@ mod exceptions {
             let _ = std::io::Write::flush(&mut std::io::stdout());
             std::process::exit(0);
         }
+        // As a scenario of its own: the pipes and threads below must not show up in
+        // another test's count of descriptors or threads.
+        sim::scenario(|| spawn_and_wait(&test))
+    }
+
+    fn spawn_and_wait(test: &str) -> Child {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([test.as_str(), "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &test)
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, test)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -153,8 +153,6 @@ pub(crate) fn isolated(
     timeout: std::time::Duration,
     body: impl FnOnce(),
 ) -> ChildOutcome {
-    use std::io::Read;
-    use std::process::{Command, Stdio};
     if std::env::var(ISOLATED_ENV).as_deref() == Ok(test_name) {
         body();
         use std::io::Write;
@@ -163,6 +161,14 @@ pub(crate) fn isolated(
         // Skip the rest of the harness: only the body decides the outcome.
         std::process::exit(0);
     }
+    // As a scenario of its own: the child's pipes and threads must not show up in
+    // another test's count of descriptors or threads.
+    sim::scenario(|| spawn_and_wait(test_name, timeout))
+}
+
+fn spawn_and_wait(test_name: &str, timeout: std::time::Duration) -> ChildOutcome {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
         .env(ISOLATED_ENV, test_name)
