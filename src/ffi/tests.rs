@@ -594,7 +594,10 @@ fn queue_bound_values_are_used_and_dropped_on_their_queue() {
         let b2 = Arc::clone(&bound);
         let (tx, rx) = bridge::channel();
         queue.exec_async(move || {
-            let _ = tx.complete(b2.get_on_queue().0.is_current());
+            let on_queue = b2.get_on_queue().0.is_current();
+            // Not the last reference: `bound` below is, and its drop is queued.
+            drop(b2);
+            let _ = tx.complete(on_queue);
         });
         assert!(futures_executor::block_on(rx).unwrap());
         drop(bound);
