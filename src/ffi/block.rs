@@ -176,10 +176,10 @@ impl<S: Shape, F: FnOnce(S::Args) + Send + 'static> OnceBlock<S, F> {
     /// `block` points to a live block of this type, which outlives `'a`.
     unsafe fn taken<'a>(block: *const c_void) -> &'a AtomicBool {
         let block = block.cast::<Self>();
-        // SAFETY: the place `(*block).taken` is a projection through the raw pointer,
-        // so no reference to the block is made, only one to the field, which is in
-        // bounds of the live block (caller). It covers the AtomicBool alone, which is
-        // only ever accessed atomically.
+        // The place `(*block).taken` is a projection through the raw pointer: no
+        // reference to the whole block (whose `flags` the runtime mutates) is made.
+        // SAFETY: the field is in bounds of the live block (caller), and the reference
+        // covers the AtomicBool alone, which is only ever accessed atomically.
         unsafe { &(*block).taken }
     }
 

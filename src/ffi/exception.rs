@@ -91,11 +91,13 @@ fn previous() -> Option<Preprocessor> {
     }
     // ORDERING: ordered by the Acquire load above.
     let previous = PREVIOUS.load(Ordering::Relaxed);
+    if previous.is_null() {
+        return None;
+    }
     // SAFETY: a non-null value is the function pointer objc_setExceptionPreprocessor
     // returned, stored as a data pointer; function and data pointers have the same
     // size and representation on every target we build for.
-    (!previous.is_null())
-        .then(|| unsafe { core::mem::transmute::<*mut c_void, Preprocessor>(previous) })
+    Some(unsafe { core::mem::transmute::<*mut c_void, Preprocessor>(previous) })
 }
 
 /// What this thread knows about the last exception thrown on it.

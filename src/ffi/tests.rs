@@ -746,6 +746,24 @@ mod exceptions {
         }
     }
 
+    impl Child {
+        /// The child died after exactly one report naming `method` and `reason`.
+        #[track_caller]
+        fn assert_reported_once(&self, method: &str, reason: &str) {
+            self.assert_died();
+            assert_eq!(
+                self.reports(),
+                [format!(
+                    "arcbox-vz: Objective-C exception NSInvalidArgumentException while \
+                     sending {}: {reason}",
+                    sent(method)
+                )],
+                "{}",
+                self.stderr
+            );
+        }
+    }
+
     /// Runs `body` alone in a child process: this binary with only the test `name`
     /// (in this module). In the child it never returns.
     fn in_child(name: &str, body: impl FnOnce()) -> Child {
@@ -806,16 +824,9 @@ mod exceptions {
                 raise_invalid_argument(&probe);
             },
         );
-        child.assert_died();
-        assert_eq!(
-            child.reports(),
-            [format!(
-                "arcbox-vz: Objective-C exception NSInvalidArgumentException while sending \
-                 {}: the probe was asked to raise (42)",
-                sent("-[SimExceptionProbe raiseInvalidArgument]")
-            )],
-            "{}",
-            child.stderr
+        child.assert_reported_once(
+            "-[SimExceptionProbe raiseInvalidArgument]",
+            "the probe was asked to raise (42)",
         );
     }
 
@@ -824,16 +835,9 @@ mod exceptions {
         let child = in_child("a_raise_in_a_class_method_names_the_class", || {
             raise_from_class(class!("SimExceptionProbe").unwrap());
         });
-        child.assert_died();
-        assert_eq!(
-            child.reports(),
-            [format!(
-                "arcbox-vz: Objective-C exception NSInvalidArgumentException while sending \
-                 {}: the probe class was asked to raise",
-                sent("+[SimExceptionProbe raiseFromClass]")
-            )],
-            "{}",
-            child.stderr
+        child.assert_reported_once(
+            "+[SimExceptionProbe raiseFromClass]",
+            "the probe class was asked to raise",
         );
     }
 
@@ -848,16 +852,9 @@ mod exceptions {
                 raise_invalid_argument(&probe);
             });
         });
-        child.assert_died();
-        assert_eq!(
-            child.reports(),
-            [format!(
-                "arcbox-vz: Objective-C exception NSInvalidArgumentException while sending \
-                 {}: the probe was asked to raise (42)",
-                sent("-[SimExceptionProbe raiseInvalidArgument]")
-            )],
-            "{}",
-            child.stderr
+        child.assert_reported_once(
+            "-[SimExceptionProbe raiseInvalidArgument]",
+            "the probe was asked to raise (42)",
         );
     }
 

@@ -220,6 +220,7 @@ enum {
 - (void)sim_enterCallback;
 - (void)sim_exitCallback;
 - (void)sim_applyState:(NSInteger)state;
+- (void)sim_stopInState:(NSInteger)state telling:(void (^)(NSError *))tell;
 - (instancetype)initWithConfiguration:(VZVirtualMachineConfiguration *)configuration queue:(id)queue;
 @property (nonatomic, readonly) NSInteger state;
 @property (nonatomic, assign) id<VZVirtualMachineDelegate> delegate; /* weak in VZ */

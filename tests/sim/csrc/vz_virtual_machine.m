@@ -496,17 +496,7 @@ static void stop_step(VZVirtualMachine *vm, void (^handler)(NSError *))
             [_delegate guestDidStopVirtualMachine:self];
         [self sim_exitCallback];
     };
-    void (^change)(NSError *) = ^(NSError *unused) {
-        (void)unused;
-        [self sim_setState:VZVirtualMachineStateStopped];
-    };
-    if (delegate_first) {
-        tell(nil);
-        then_later(self, change);
-    } else {
-        change(nil);
-        then_later(self, tell);
-    }
+    [self sim_stopInState:VZVirtualMachineStateStopped telling:tell];
 }
 
 static void power_off_step(VZVirtualMachine *vm, void (^handler)(NSError *))
@@ -530,6 +520,23 @@ static void power_off_step(VZVirtualMachine *vm, void (^handler)(NSError *))
     return YES;
 }
 
+/* The state change and the delegate call of a stop, in the order chosen for this run
+ * (Apple does not order them), the second one a later work item. */
+- (void)sim_stopInState:(NSInteger)state telling:(void (^)(NSError *))tell
+{
+    void (^change)(NSError *) = ^(NSError *unused) {
+        (void)unused;
+        [self sim_setState:state];
+    };
+    if (delegate_first) {
+        tell(nil);
+        then_later(self, change);
+    } else {
+        change(nil);
+        then_later(self, tell);
+    }
+}
+
 - (void)sim_crashWithCode:(NSInteger)code reason:(NSString *)reason
 {
     [self sim_assertQueue:"-[VZVirtualMachine sim_crashWithCode:]"];
@@ -547,17 +554,7 @@ static void power_off_step(VZVirtualMachine *vm, void (^handler)(NSError *))
         [self sim_exitCallback];
         [error release];
     };
-    void (^change)(NSError *) = ^(NSError *unused) {
-        (void)unused;
-        [self sim_setState:VZVirtualMachineStateError];
-    };
-    if (delegate_first) {
-        tell(nil);
-        then_later(self, change);
-    } else {
-        change(nil);
-        then_later(self, tell);
-    }
+    [self sim_stopInState:VZVirtualMachineStateError telling:tell];
 }
 
 - (void)sim_disconnectNetworkDevice:(NSUInteger)index
