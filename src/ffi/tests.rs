@@ -679,9 +679,7 @@ fn completion_from_a_queue_thread_wakes_every_executor() {
 /// because an exception that reaches Rust ends the process.
 mod exceptions {
     use core::ffi::{c_int, c_long};
-    use std::io::Read;
-    use std::process::{Command, ExitStatus, Stdio};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use super::*;
     use crate::ffi::exception;
@@ -718,15 +716,16 @@ mod exceptions {
         }
     }
 
-    const CHILD_ENV: &str = "ARCBOX_VZ_EXCEPTION_TEST_CHILD";
+    use sim::child::ChildOutcome as Child;
 
-    struct Child {
-        status: Option<ExitStatus>,
-        stdout: String,
-        stderr: String,
+    /// What the exception tests read from a child.
+    trait ExceptionReports {
+        fn reports(&self) -> Vec<&str>;
+        fn assert_died(&self);
+        fn assert_reported_once(&self, method: &str, reason: &str);
     }
 
-    impl Child {
+    impl ExceptionReports for Child {
         /// The lines the crate printed (the child's own output aside).
         fn reports(&self) -> Vec<&str> {
             self.stderr
@@ -744,9 +743,7 @@ mod exceptions {
                 self.stderr
             );
         }
-    }
 
-    impl Child {
         /// The child died after exactly one report naming `method` and `reason`.
         #[track_caller]
         fn assert_reported_once(&self, method: &str, reason: &str) {
@@ -768,51 +765,7 @@ mod exceptions {
     /// (in this module). In the child it never returns.
     fn in_child(name: &str, body: impl FnOnce()) -> Child {
         let test = format!("ffi::tests::exceptions::{name}");
-        if std::env::var(CHILD_ENV).as_deref() == Ok(test.as_str()) {
-            body();
-            let _ = std::io::Write::flush(&mut std::io::stdout());
-            std::process::exit(0);
-        }
-        // As a scenario of its own: the pipes and threads below must not show up in
-        // another test's count of descriptors or threads.
-        sim::scenario(|| spawn_and_wait(&test))
-    }
-
-    fn spawn_and_wait(test: &str) -> Child {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([test, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, test)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let drain = |mut pipe: Box<dyn Read + Send>| {
-            std::thread::spawn(move || {
-                let mut s = String::new();
-                let _ = pipe.read_to_string(&mut s);
-                s
-            })
-        };
-        let out = drain(Box::new(child.stdout.take().unwrap()));
-        let err = drain(Box::new(child.stderr.take().unwrap()));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        Child {
-            status,
-            stdout: out.join().unwrap(),
-            stderr: err.join().unwrap(),
-        }
+        sim::child::isolated(&test, Duration::from_secs(60), body)
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! needs `use arcbox_vz_sim as _;` (or any use of this crate) so the simulator links.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
+pub mod child;
+
 use std::ffi::c_int;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
