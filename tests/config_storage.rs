@@ -27,11 +27,20 @@ fn disk_image(dir: &TempDir, name: &str, sectors: usize) -> PathBuf {
     dir.file(name, &vec![0u8; sectors * 512])
 }
 
-fn dev_null() -> File {
+/// A disk device to attach, or `None` (printing why the caller skips).
+fn disk() -> Option<(File, PathBuf)> {
+    let disk = common::disk_device();
+    if disk.is_none() {
+        eprintln!("skipped: no disk device (/dev/loop*, /dev/zram0, /dev/ram0) can be opened here");
+    }
+    disk
+}
+
+fn reopen(path: &Path) -> File {
     OpenOptions::new()
         .read(true)
         .write(true)
-        .open("/dev/null")
+        .open(path)
         .unwrap()
 }
 
@@ -98,18 +107,15 @@ fn disk_image_attachment_round_trips() {
 
 #[test]
 fn block_device_attachment_owns_a_duplicate_descriptor() {
+    let Some((disk, path)) = disk() else { return };
     sim::scenario(|| {
         // The first NSFileHandle makes GNUstep open descriptors of its own; count after it.
         drop(
-            DiskBlockDeviceStorageDeviceAttachment::new(
-                dev_null(),
-                true,
-                DiskSynchronizationMode::Full,
-            )
-            .unwrap(),
+            DiskBlockDeviceStorageDeviceAttachment::new(disk, true, DiskSynchronizationMode::Full)
+                .unwrap(),
         );
         let before = common::open_fds();
-        let device = dev_null();
+        let device = reopen(&path);
         let attachment = DiskBlockDeviceStorageDeviceAttachment::new(
             &device,
             true,
@@ -133,12 +139,12 @@ fn block_device_attachment_owns_a_duplicate_descriptor() {
         // The caller may close its descriptor; the attachment's stays open.
         drop(device);
         let target = std::fs::read_link(format!("/proc/self/fd/{own}")).unwrap();
-        assert_eq!(target, Path::new("/dev/null"));
+        assert_eq!(target, path);
         drop(attachment);
         assert_eq!(common::open_fds(), before, "the attachment closes its dup");
 
         let writable = DiskBlockDeviceStorageDeviceAttachment::new(
-            dev_null(),
+            reopen(&path),
             false,
             DiskSynchronizationMode::Full,
         )
@@ -526,23 +532,32 @@ fn configuration_with_storage_devices_validates() {
                 .unwrap(),
         )
         .unwrap();
-        let raw = VirtioBlockDeviceConfiguration::new(
-            DiskBlockDeviceStorageDeviceAttachment::new(
-                dev_null(),
-                true,
-                DiskSynchronizationMode::Full,
+        // A disk device too, where this machine has one to open.
+        let raw = disk().map(|(disk, _)| {
+            VirtioBlockDeviceConfiguration::new(
+                DiskBlockDeviceStorageDeviceAttachment::new(
+                    disk,
+                    true,
+                    DiskSynchronizationMode::Full,
+                )
+                .unwrap(),
             )
-            .unwrap(),
-        )
-        .unwrap();
+            .unwrap()
+        });
 
         let mut config = VirtualMachineConfiguration::new().unwrap();
         config
             .set_cpu_count(2)
             .set_memory_size(512 * MIB)
             .set_boot_loader(LinuxBootLoader::new(dir.kernel()).unwrap())
-            .set_storage_devices(vec![virtio.into(), usb.into(), nvme.into(), raw.into()]);
-        assert_eq!(config.storage_devices().len(), 4);
+            .set_storage_devices(
+                [virtio.into(), usb.into(), nvme.into()]
+                    .into_iter()
+                    .chain(raw.map(Into::into))
+                    .collect(),
+            );
+        let expected = 3 + usize::from(common::disk_device().is_some());
+        assert_eq!(config.storage_devices().len(), expected);
         config.validate().unwrap();
         drop(config.build().unwrap());
 

@@ -544,3 +544,28 @@ fn serial_descriptors_that_cannot_stream_are_refused() {
         });
     });
 }
+
+// ---- item 19: character devices that are not disks ----
+
+#[test]
+fn devices_that_are_not_disks_are_refused_as_block_devices() {
+    in_child(
+        "devices_that_are_not_disks_are_refused_as_block_devices",
+        || {
+            sim::scenario(|| {
+                for path in ["/dev/null", "/dev/zero", "/dev/urandom"] {
+                    let file = std::fs::File::open(path).unwrap();
+                    let err = arcbox_vz::DiskBlockDeviceStorageDeviceAttachment::new(
+                        &file,
+                        true,
+                        DiskSynchronizationMode::Full,
+                    )
+                    .unwrap_err();
+                    let (argument, reason) = common::invalid_argument(err);
+                    assert_eq!(argument, "block device file descriptor", "{path}");
+                    assert!(reason.contains("not a disk"), "{path}: {reason}");
+                }
+            });
+        },
+    );
+}

@@ -63,3 +63,27 @@ pub(crate) fn dup_owned_by_object(fd: i32) -> io::Result<OwnedFd> {
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     borrowed.try_clone_to_owned()
 }
+
+/// `DKIOCGETBLOCKSIZE` (`<sys/disk.h>`: `_IOR('d', 24, uint32_t)`): a disk's sector
+/// size, answered by `/dev/diskN` and `/dev/rdiskN` alike.
+#[cfg(target_vendor = "apple")]
+const SECTOR_SIZE_REQUEST: libc::c_ulong = 0x4004_6418;
+/// `BLKSSZGET` (`<linux/fs.h>`, `_IO(0x12, 104)`), the simulator's equivalent.
+#[cfg(not(target_vendor = "apple"))]
+const SECTOR_SIZE_REQUEST: libc::c_ulong = 0x1268;
+
+/// The sector size of the disk open as `fd`. A descriptor that is not a disk (a
+/// regular file, `/dev/null`, `/dev/zero`, a terminal) fails with `ENOTTY`.
+pub(crate) fn disk_sector_size(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    // Both requests write a 32-bit integer (uint32_t on Apple, int on Linux).
+    let mut size: u32 = 0;
+    // SAFETY: the request writes exactly one 32-bit integer through the pointer,
+    // which is valid for that write; a descriptor of another kind fails with ENOTTY
+    // and writes nothing.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), SECTOR_SIZE_REQUEST, &raw mut size) };
+    if rc == 0 {
+        Ok(size)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

@@ -106,3 +106,30 @@ pub(crate) fn vm_config(dir: &TempDir) -> arcbox_vz::VirtualMachineConfiguration
 
 #[allow(unused_imports)] // not every test binary runs children
 pub(crate) use sim::child::{ChildOutcome, isolated};
+
+/// A disk device of this machine that answers the sector-size request (`BLKSSZGET`),
+/// open for reading and writing (nothing is ever written), with its path: a loop,
+/// zram or RAM disk. `None` when there is none to open (the caller skips, saying so).
+pub(crate) fn disk_device() -> Option<(std::fs::File, PathBuf)> {
+    use std::os::fd::AsRawFd;
+    let candidates = (0..8)
+        .map(|i| format!("/dev/loop{i}"))
+        .chain(["/dev/zram0".to_string(), "/dev/ram0".to_string()]);
+    for path in candidates {
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+        else {
+            continue;
+        };
+        let mut size: u32 = 0;
+        // SAFETY: BLKSSZGET writes one int through the pointer, valid for that write;
+        // any other kind of descriptor fails with ENOTTY and writes nothing.
+        let rc = unsafe { libc::ioctl(file.as_raw_fd(), 0x1268, &raw mut size) };
+        if rc == 0 {
+            return Some((file, PathBuf::from(path)));
+        }
+    }
+    None
+}

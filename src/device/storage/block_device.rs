@@ -4,7 +4,11 @@ use super::*;
 
 const BLOCK_DEVICE_FD: &str = "block device file descriptor";
 
-/// Checks that `fd` is open and refers to a block or character (raw disk) device.
+/// Checks that `fd` is open and refers to a disk: a block device (`/dev/diskN`) or a
+/// raw disk's character device (`/dev/rdiskN`, as in Apple's own example) that
+/// answers the disk sector-size request. `/dev/null`, `/dev/zero` or a terminal are
+/// character devices too, but not disks: the framework would accept them and the
+/// guest would get a disk that is never usable.
 fn check_block_device(fd: BorrowedFd<'_>) -> Result<(), VZError> {
     let raw = fd.as_raw_fd();
     let unusable = |e: std::io::Error| {
@@ -16,7 +20,17 @@ fn check_block_device(fd: BorrowedFd<'_>) -> Result<(), VZError> {
     let file = File::from(fd.try_clone_to_owned().map_err(unusable)?);
     let kind = file.metadata().map_err(unusable)?.file_type();
     if kind.is_block_device() || kind.is_char_device() {
-        return Ok(());
+        return match crate::ffi::fd::disk_sector_size(fd) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(VZError::invalid_argument(
+                BLOCK_DEVICE_FD,
+                format!(
+                    "file descriptor {raw} is a device but not a disk ({e}); \
+                     /dev/null, /dev/zero and terminals cannot back a disk: \
+                     pass a disk device such as /dev/rdisk4"
+                ),
+            )),
+        };
     }
     let (what, hint) = if kind.is_file() {
         (
@@ -65,8 +79,9 @@ impl DiskBlockDeviceStorageDeviceAttachment {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] (`"block device file descriptor"`) when `fd` is
-    /// not open or is not a block or character device (a regular file, a directory,
-    /// a socket, a pipe); [`VZError::Unsupported`] before macOS 14;
+    /// not open or is not a disk: a regular file, a directory, a socket, a pipe, or a
+    /// device that does not answer the disk sector-size request (`DKIOCGETBLOCKSIZE`),
+    /// such as `/dev/null` or `/dev/zero`; [`VZError::Unsupported`] before macOS 14;
     /// [`VZError::Framework`] when the framework refuses the device.
     pub fn new(
         fd: impl AsFd,
