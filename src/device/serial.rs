@@ -164,7 +164,7 @@ impl FileSerialPortAttachment {
     /// does not exist, or something other than a regular file is there (a directory;
     /// a FIFO, which would hang the framework's `open`; a socket; a device node);
     /// [`VZError::Framework`] when the framework cannot open the file (for example,
-    /// permission denied).
+    /// permission denied); its description names the path.
     pub fn new(path: impl AsRef<Path>, append: bool) -> Result<Self, VZError> {
         let path = path.as_ref();
         let url = file_to_create(path, "serial log path")?;
@@ -173,7 +173,14 @@ impl FileSerialPortAttachment {
             "-[VZFileSerialPortAttachment initWithURL:append:error:]",
             |error| file_init(class.alloc(), &url, append, error),
         )
-        .map_err(VZError::Framework)?;
+        .map_err(|mut error| {
+            // Whatever the framework's message says, the error names the file.
+            let shown = path.display().to_string();
+            if !error.description.contains(&shown) {
+                error.description = format!("{shown}: {}", error.description);
+            }
+            VZError::Framework(error)
+        })?;
         Ok(Self { obj })
     }
 
