@@ -439,7 +439,7 @@ fn late_calls_after_the_teardown_get_errors_not_crashes() {
             }
         }
         assert!(failed, "writing to a stream whose guest is gone fails");
-        // A stream made after the teardown ends at once as well.
+        // And the ended event stream stays ended.
         assert_eq!(block_on(events.next()), None);
     });
 }
