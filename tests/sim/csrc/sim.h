@@ -35,4 +35,8 @@ void objc_autoreleasePoolPop(void *pool);
 /* Aborts the process with a message prefixed by "arcbox-vz-sim". */
 __attribute__((noreturn, format(printf, 1, 2))) void sim_fatal(const char *fmt, ...);
 
+/* The macOS release the simulator plays, as major * 100 + minor (sim_macos.c). */
+int sim_macos(void);
+int sim_macos_at_least(int major, int minor);
+
 #endif

@@ -20,6 +20,7 @@ pub mod raw {
     use std::ffi::{c_char, c_int, c_long, c_void};
 
     unsafe extern "C" {
+        pub fn sim_macos() -> c_int;
         pub fn sim_live_objects() -> c_long;
         pub fn sim_live_blocks() -> c_long;
         pub fn sim_dispatch_quiesce(timeout_ms: c_long) -> c_long;
@@ -58,6 +59,28 @@ pub mod raw {
             kvo_off_queue: c_int,
         );
     }
+}
+
+/// The macOS release the simulator plays, as `(major, minor)`: `ARCBOX_VZ_SIM_MACOS`
+/// (for example `11.0`), read once; by default the newest release (26.0). Classes,
+/// members and enum values introduced later are missing, as on that release.
+pub fn macos() -> (u32, u32) {
+    // SAFETY: reads a value computed once under pthread_once.
+    let v = unsafe { raw::sim_macos() } as u32;
+    (v / 100, v % 100)
+}
+
+/// Whether the simulated macOS is `min` (such as `"13.0"`) or later.
+///
+/// # Panics
+///
+/// When `min` is not `major.minor`.
+pub fn macos_at_least(min: &str) -> bool {
+    let (major, minor) = min
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+        .unwrap_or_else(|| panic!("{min:?}: expected major.minor"));
+    macos() >= (major, minor)
 }
 
 /// Live fake Objective-C objects (+1 in `allocWithZone:`, -1 in `dealloc`).
