@@ -1,7 +1,9 @@
 /*
  * Apple's objc_msgSend contract on top of GCC's libobjc (x86_64 SysV).
  *
- * GCC's runtime has no objc_msgSend; it has objc_msg_lookup(receiver, sel) -> IMP.
+ * GCC's runtime has no objc_msgSend; it has objc_msg_lookup(receiver, sel) -> IMP,
+ * which sim_msg_lookup (sim_availability.m) wraps to make members of a newer macOS
+ * missing.
  * Each trampoline saves every argument register (rdi..r9, rax for varargs, xmm0..7),
  * looks the IMP up, restores the registers and tail-jumps into the IMP, so the
  * method sees exactly the arguments (register and stack) the caller passed.
@@ -75,7 +77,7 @@ objc_msgSend_fpret:
     .cfi_startproc
     SAVE_ARGS
     /* rdi = receiver, rsi = selector: already in place */
-    call objc_msg_lookup@PLT
+    call sim_msg_lookup
     RESTORE_ARGS_AND_JUMP
     .cfi_endproc
     .size objc_msgSend, . - objc_msgSend
@@ -87,7 +89,7 @@ objc_msgSend_stret:
     SAVE_ARGS
     mov %rsi, %rdi
     mov %rdx, %rsi
-    call objc_msg_lookup@PLT
+    call sim_msg_lookup
     RESTORE_ARGS_AND_JUMP
     .cfi_endproc
     .size objc_msgSend_stret, . - objc_msgSend_stret
