@@ -163,6 +163,26 @@ fn bad_kernels_are_refused_before_the_framework_sees_them() {
     });
 }
 
+/// VZ reads the kernel and RAM disk when the machine starts, not when the configuration
+/// is validated: Code-Hex/vz's tests delete the kernel right after building the boot
+/// loader and expect validation to succeed (tests/sim/FIDELITY.md). The simulator plays
+/// that; the files' problems come from `start`.
+#[test]
+fn files_removed_after_the_boot_loader_is_built_still_validate() {
+    sim::scenario(|| {
+        let dir = TempDir::new("kernel-gone");
+        let kernel = dir.kernel();
+        let initrd = dir.file("initrd.cpio.gz", &[0x1f, 0x8b, 8, 0, 0, 0]);
+        let mut boot = LinuxBootLoader::new(&kernel).unwrap();
+        boot.set_initial_ramdisk(&initrd).unwrap();
+        let mut config = minimal_config(&dir);
+        config.set_boot_loader(boot);
+        std::fs::remove_file(&kernel).unwrap();
+        std::fs::remove_file(&initrd).unwrap();
+        config.validate().unwrap();
+    });
+}
+
 #[test]
 fn efi_boot_loader_and_variable_store() {
     sim::scenario(|| {

@@ -32,9 +32,16 @@ enum {
 
 /* ---- boot loaders (vz_boot_loader.m) ---- */
 @interface VZBootLoader : SimObject <NSCopying>
+/* Simulator only, not a VZ selector: what -[VZVirtualMachine startWithCompletionHandler:]
+ * must report for this boot loader when the machine starts, or nil to start. VZ reads
+ * the kernel and RAM disk at start, not in -validateWithError:. Call it on the VM queue
+ * from the start work item, before the state becomes Running; a non-nil result is the
+ * NSError (autoreleased) for the completion handler. */
+- (NSError *)sim_startError;
 @end
 
-@interface VZLinuxBootLoader : VZBootLoader <SimValidating>
+/* No SimValidating: nothing about the files is checked by -validateWithError:. */
+@interface VZLinuxBootLoader : VZBootLoader
 {
     NSURL *_kernelURL;
     NSString *_commandLine;

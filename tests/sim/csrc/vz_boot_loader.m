@@ -1,4 +1,18 @@
-/* Fake boot loaders: VZLinuxBootLoader, VZEFIBootLoader, VZEFIVariableStore. */
+/*
+ * Fake boot loaders: VZLinuxBootLoader, VZEFIBootLoader, VZEFIVariableStore.
+ *
+ * VZ reads the Linux kernel and the initial RAM disk when the virtual machine starts,
+ * not when the configuration is validated: Code-Hex/vz's tests (issues_test.go,
+ * newTestConfig) delete the kernel file right after building the boot loader and
+ * still expect -validateWithError: to succeed, on their macOS CI runners; and a
+ * kernel that cannot be opened is reported to the completion handler of
+ * -startWithCompletionHandler: (evansm7/vftool#24, macOS 11). So validation here does
+ * not look at the files, and -sim_startError (called by the fake VM when it starts)
+ * does. See tests/sim/FIDELITY.md.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "sim_vz.h"
@@ -10,8 +24,60 @@ static void require_file_url(NSURL *url, NSString *what)
         SIM_RAISE(@"The URL %@ is not a file URL (%@).", url, what);
 }
 
+/* Why the file at `url` cannot be read, as an NSPOSIXErrorDomain error, or nil. The
+ * fake opens without blocking (a FIFO would block VZ's open for ever; the crate
+ * refuses FIFOs before VZ sees them, and a test must not hang here). */
+static NSError *unreadable(NSURL *url)
+{
+    int fd = open([[url path] fileSystemRepresentation], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int err = 0;
+    if (fd < 0) {
+        err = errno;
+    } else {
+        struct stat st;
+        if (fstat(fd, &st) != 0)
+            err = errno;
+        else if (S_ISDIR(st.st_mode))
+            err = EISDIR;
+        close(fd);
+    }
+    if (err == 0) return nil;
+    NSString *text = [NSString stringWithUTF8String:strerror(err)];
+    return [NSError errorWithDomain:NSPOSIXErrorDomain
+                               code:err
+                           userInfo:@{ NSLocalizedDescriptionKey : text }];
+}
+
+/* VZErrorDomain code 2, "The boot loader is invalid.", over a code-2 error that names
+ * the file that failed, over the POSIX error: the chain evansm7/vftool#24 shows for a
+ * kernel that does not exist at start. */
+static NSError *boot_loader_error(NSString *what, NSError *posix)
+{
+    NSString *failure = @"Invalid virtual machine configuration.";
+    NSError *inner = [NSError errorWithDomain:VZErrorDomain
+                                         code:VZErrorInvalidVirtualMachineConfiguration
+                                     userInfo:@{
+                                         @"NSLocalizedFailure" : failure,
+                                         NSLocalizedDescriptionKey : what,
+                                         NSLocalizedFailureReasonErrorKey : what,
+                                         NSUnderlyingErrorKey : posix,
+                                     }];
+    NSString *reason = @"The boot loader is invalid.";
+    return [NSError errorWithDomain:VZErrorDomain
+                               code:VZErrorInvalidVirtualMachineConfiguration
+                           userInfo:@{
+                               @"NSLocalizedFailure" : failure,
+                               NSLocalizedDescriptionKey : reason,
+                               NSLocalizedFailureReasonErrorKey : reason,
+                               NSUnderlyingErrorKey : inner,
+                           }];
+}
+
 @implementation VZBootLoader
 - (id)copyWithZone:(NSZone *)zone { return [self retain]; }
+
+/* Nothing to read at start unless a subclass says otherwise. */
+- (NSError *)sim_startError { return nil; }
 @end
 
 @implementation VZLinuxBootLoader
@@ -44,14 +110,14 @@ static void require_file_url(NSURL *url, NSString *what)
     [old release];
 }
 
-- (NSString *)sim_invalidReason
+/* Read at start (see the top of this file). The kernel's message is the one VZ gave in
+ * evansm7/vftool#24; the RAM disk's is the fake's own wording (unverified). */
+- (NSError *)sim_startError
 {
-    /* VZ checks that the kernel and ramdisk can be read when validating. */
-    if (access([[_kernelURL path] fileSystemRepresentation], R_OK) != 0)
-        return [NSString stringWithFormat:@"The kernel at %@ cannot be read.", [_kernelURL path]];
-    if (_initialRamdiskURL != nil
-        && access([[_initialRamdiskURL path] fileSystemRepresentation], R_OK) != 0)
-        return @"The initial ramdisk cannot be read.";
+    NSError *posix = unreadable(_kernelURL);
+    if (posix != nil) return boot_loader_error(@"Failed to open the kernel file.", posix);
+    if (_initialRamdiskURL != nil && (posix = unreadable(_initialRamdiskURL)) != nil)
+        return boot_loader_error(@"Failed to open the initial RAM disk file.", posix);
     return nil;
 }
 

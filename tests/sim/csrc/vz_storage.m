@@ -105,7 +105,11 @@ static NSError *posix_error(int code)
     if (synchronizationMode < 1 || synchronizationMode > 3)
         SIM_RAISE(@"Invalid disk image synchronization mode %ld.", (long)synchronizationMode);
 
-    /* VZ opens the image when the attachment is made. */
+    /* VZ opens the image when the attachment is made, and refuses a size that is not a
+     * multiple of 512 there, with VZErrorDomain code 5 "The disk image format is not
+     * recognized." (apple/containerization#832 review; tinylabscom/mvm#1216 shows a
+     * missing file failing here too, with NSPOSIXErrorDomain 45 on macOS 26; the fake
+     * reports the errno of its open(), unverified for older releases). */
     int fd = open([[URL path] fileSystemRepresentation], readOnly ? O_RDONLY : O_RDWR);
     if (fd < 0) {
         if (error) *error = posix_error(errno);
@@ -119,7 +123,7 @@ static NSError *posix_error(int code)
     else if (!S_ISREG(st.st_mode))
         reason = @"The disk image is not a regular file.";
     else if (st.st_size % 512 != 0)
-        reason = @"The disk image size must be a multiple of 512 bytes.";
+        reason = @"The disk image format is not recognized.";
     close(fd);
     if (reason != nil) {
         if (error) *error = sim_vz_error(VZErrorInvalidDiskImage, reason);
