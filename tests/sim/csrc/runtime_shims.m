@@ -21,6 +21,8 @@ void sim_fatal(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+    fprintf(stderr, "arcbox-vz-sim: replay with ARCBOX_VZ_SIM_SEED=%llu ARCBOX_VZ_SIM_MACOS=%d.%d\n",
+            (unsigned long long)sim_seed(), sim_macos() / 100, sim_macos() % 100);
     fflush(stderr);
     abort();
 }
@@ -42,6 +44,8 @@ static long live_objects; /* __atomic builtins: GCC's stdatomic.h is first on th
 
 long sim_live_objects(void) { return __atomic_load_n(&live_objects, __ATOMIC_SEQ_CST); }
 
+void sim_zombify(id object);
+
 @implementation SimObject
 + (id)allocWithZone:(NSZone *)zone
 {
@@ -49,11 +53,16 @@ long sim_live_objects(void) { return __atomic_load_n(&live_objects, __ATOMIC_SEQ
     if (obj != nil) __atomic_fetch_add(&live_objects, 1, __ATOMIC_SEQ_CST);
     return obj;
 }
+/* The memory is not freed yet: the object becomes a zombie (sim_zombie.m), which is
+ * why there is no [super dealloc] (NSObject's only frees the memory). */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wobjc-missing-super-calls"
 - (void)dealloc
 {
     __atomic_fetch_sub(&live_objects, 1, __ATOMIC_SEQ_CST);
-    [super dealloc];
+    sim_zombify(self);
 }
+#pragma clang diagnostic pop
 @end
 
 /* ---- Blocks: interpose _Block_copy/_Block_release to count live heap blocks ----

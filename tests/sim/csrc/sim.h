@@ -35,6 +35,12 @@ void objc_autoreleasePoolPop(void *pool);
 /* Aborts the process with a message prefixed by "arcbox-vz-sim". */
 __attribute__((noreturn, format(printf, 1, 2))) void sim_fatal(const char *fmt, ...);
 
+/* The seeded scheduler (sim_schedule.c): a value in [0, n), drawn from the stream
+ * ARCBOX_VZ_SIM_SEED starts; the seed; restarting the stream (every scenario). */
+uint64_t sim_choose(uint64_t n);
+uint64_t sim_seed(void);
+void sim_schedule_reset(void);
+
 /* The macOS release the simulator plays, as major * 100 + minor (sim_macos.c). */
 int sim_macos(void);
 int sim_macos_at_least(int major, int minor);

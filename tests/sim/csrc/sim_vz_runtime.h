@@ -11,6 +11,7 @@
 #include "sim_vz.h"
 
 struct sim_connection;
+struct pending;
 
 enum {
     VZVirtualMachineStateStopped = 0,
@@ -211,6 +212,7 @@ enum {
     BOOL _stopRequested;
     long _callbackDepth; /* framework callbacks running now (VM queue only) */
     long _internalRefs;  /* references the framework itself holds (atomic) */
+    struct pending *_deferred; /* callbacks waiting for the client's next call */
 }
 + (BOOL)isSupported;
 /* References the fake framework takes on itself; the rest are the client's. */
@@ -219,6 +221,11 @@ enum {
 /* Brackets every completion handler, delegate call and notification the fake makes. */
 - (void)sim_enterCallback;
 - (void)sim_exitCallback;
+/* References the client holds (all but the framework's own). */
+- (long)sim_clientReferences;
+- (void)sim_defer:(struct pending *)p;
+- (void)sim_undefer:(struct pending *)p;
+- (void)sim_flushDeferred;
 - (void)sim_applyState:(NSInteger)state;
 - (void)sim_stopInState:(NSInteger)state telling:(void (^)(NSError *))tell;
 - (instancetype)initWithConfiguration:(VZVirtualMachineConfiguration *)configuration queue:(id)queue;

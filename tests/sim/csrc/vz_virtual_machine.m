@@ -27,11 +27,15 @@ static size_t running_len;
 static long fail_next_start;
 static unsigned shutdown_delay_ms = 20;
 static long released_while_running;
-/* Apple does not order a state change against the completion handler or delegate
- * call that goes with it, nor say on which thread KVO notifications arrive. */
-static unsigned callback_delay_ms;   /* the callback is a later work item, after this */
-static int delegate_first;           /* the delegate call comes before the state change */
-static int kvo_off_queue;            /* `state` notifications arrive on another thread */
+/* What Apple leaves open is drawn from the seeded scheduler (sim_schedule.c) unless a
+ * test pins it (sim_set_callback_order). */
+static int pinned;
+static unsigned pinned_delay_ms;
+static int pinned_delegate_first;
+static int pinned_kvo_off_queue;
+
+/* A callback that waits for the client's next call comes at the latest this late. */
+#define NEXT_CALL_FALLBACK_MS 30
 
 void sim_register_running(VZVirtualMachine *vm)
 {
@@ -63,36 +67,112 @@ static VZVirtualMachine *last_running(void)
     return vm;
 }
 
-/* ---- deferred steps on the VM queue ---- */
+/* ---- deferred steps on the VM queue ----
+ *
+ * `later` runs a step of the framework's own work after a fixed time. `callback` runs
+ * a step that calls the client (a completion handler, a delegate method, the state
+ * change and its notification) as a work item of its own, when the scheduler says:
+ * at once, a few milliseconds later, or after the client's next call into the
+ * virtual machine (NEXT_CALL_FALLBACK_MS at the latest). The framework keeps the
+ * machine alive until a callback; whether it also keeps it alive across the callback
+ * is Apple's to choose, so the scheduler chooses. When it does not, a client that
+ * releases its last reference inside the callback frees the machine there, and the
+ * framework's next touch of it aborts (a zombie: sim_zombie.m).
+ */
 
 typedef void (*vm_step_t)(VZVirtualMachine *vm, void (^handler)(NSError *));
+
+enum pending_place { PENDING_TIMED, PENDING_LISTED, PENDING_FLUSHED, PENDING_DONE };
 
 struct pending {
     VZVirtualMachine *vm;
     void (^handler)(NSError *);
     vm_step_t step;
+    int callback;              /* calls the client */
+    enum pending_place place;  /* VM queue only */
+    int timer_fired;           /* VM queue only */
+    struct pending *next;      /* in the VM's list of steps waiting for a client call */
 };
 
-static void pending_run(void *ctx)
+static struct pending *make_pending(VZVirtualMachine *vm, void (^handler)(NSError *), vm_step_t step,
+                                    int is_callback)
 {
-    struct pending *p = ctx;
-    [p->vm sim_enterCallback];
-    p->step(p->vm, p->handler);
-    [p->vm sim_exitCallback];
-    if (p->handler != NULL) _Block_release(p->handler);
-    [p->vm sim_unhold];
-    free(p);
-}
-
-/* Runs step(vm, handler) on the VM queue after `ms`, keeping both alive until then. */
-static void later(VZVirtualMachine *vm, uint64_t ms, void (^handler)(NSError *), vm_step_t step)
-{
-    struct pending *p = malloc(sizeof *p);
+    struct pending *p = calloc(1, sizeof *p);
     if (p == NULL) sim_fatal("out of memory");
     p->vm = [vm sim_hold];
     p->handler = handler != NULL ? _Block_copy(handler) : NULL;
     p->step = step;
-    sim_after_ms([vm sim_queue], ms, p, pending_run);
+    p->callback = is_callback;
+    return p;
+}
+
+static void pending_execute(struct pending *p)
+{
+    VZVirtualMachine *vm = p->vm;
+    BOOL early = p->callback && sim_choose(2) == 0 && [vm sim_clientReferences] > 0;
+    [vm sim_enterCallback];
+    if (early) [vm sim_unhold];
+    p->step(vm, p->handler);
+    /* Touches the machine after the callback, as the framework would: a zombie aborts. */
+    [vm sim_exitCallback];
+    if (!early) [vm sim_unhold];
+    if (p->handler != NULL) _Block_release(p->handler);
+    p->handler = NULL;
+}
+
+/* The timer of a step (every step has one). */
+static void pending_timer(void *ctx)
+{
+    struct pending *p = ctx;
+    switch (p->place) {
+    case PENDING_LISTED:
+        [p->vm sim_undefer:p];
+        /* fall through */
+    case PENDING_TIMED:
+        pending_execute(p);
+        free(p);
+        break;
+    case PENDING_FLUSHED:
+        p->timer_fired = 1; /* the flushed run frees it */
+        break;
+    case PENDING_DONE:
+        free(p);
+        break;
+    }
+}
+
+/* A listed step that a client call released. */
+static void pending_flushed(void *ctx)
+{
+    struct pending *p = ctx;
+    pending_execute(p);
+    if (p->timer_fired) free(p);
+    else p->place = PENDING_DONE;
+}
+
+static void later(VZVirtualMachine *vm, uint64_t ms, void (^handler)(NSError *), vm_step_t step)
+{
+    sim_after_ms([vm sim_queue], ms, make_pending(vm, handler, step, 0), pending_timer);
+}
+
+static void callback(VZVirtualMachine *vm, void (^handler)(NSError *), vm_step_t step)
+{
+    struct pending *p = make_pending(vm, handler, step, 1);
+    uint64_t ms;
+    if (pinned) {
+        ms = pinned_delay_ms;
+    } else {
+        switch (sim_choose(3)) {
+        case 0: ms = 0; break;
+        case 1: ms = 1 + sim_choose(4); break;
+        default:
+            ms = NEXT_CALL_FALLBACK_MS;
+            p->place = PENDING_LISTED;
+            [vm sim_defer:p];
+            break;
+        }
+    }
+    sim_after_ms([vm sim_queue], ms, p, pending_timer);
 }
 
 static NSError *transition_error(NSString *what)
@@ -114,7 +194,7 @@ static void complete_ok(VZVirtualMachine *vm, void (^handler)(NSError *))
     handler(nil);
 }
 
-/* Runs `block` on the VM queue as a later work item (after callback_delay_ms). */
+/* Runs `block` on the VM queue as a callback work item of its own. */
 static void block_step(VZVirtualMachine *vm, void (^block)(NSError *))
 {
     (void)vm;
@@ -123,7 +203,7 @@ static void block_step(VZVirtualMachine *vm, void (^block)(NSError *))
 
 static void then_later(VZVirtualMachine *vm, void (^block)(NSError *))
 {
-    later(vm, callback_delay_ms, block, block_step);
+    callback(vm, block, block_step);
 }
 
 struct kvo_change {
@@ -236,7 +316,11 @@ static NSArray *make_devices(VZVirtualMachine *vm, NSArray *configs, id (^make)(
 - (VZVirtualMachineConfiguration *)sim_configuration { return _configuration; }
 - (SimGuest *)sim_guest { return _guest; }
 
-- (void)sim_assertQueue:(const char *)what { sim_assert_queue(_queue, what); }
+- (void)sim_assertQueue:(const char *)what
+{
+    sim_assert_queue(_queue, what);
+    if (strstr(what, " sim_") == NULL) [self sim_flushDeferred];
+}
 
 - (id)sim_hold
 {
@@ -253,20 +337,34 @@ static NSArray *make_devices(VZVirtualMachine *vm, NSArray *configs, id (^make)(
 - (void)sim_enterCallback { _callbackDepth++; }
 - (void)sim_exitCallback { _callbackDepth--; }
 
-/*
- * A client that releases its last reference to the virtual machine from inside one of
- * the framework's own callbacks makes the framework free the machine under its own
- * feet: Apple promises nothing there. The fake keeps itself alive (so nothing crashes
- * by luck) and fails loudly instead.
- */
-- (oneway void)release
+- (long)sim_clientReferences
 {
-    if (sim_on_queue(_queue) && _callbackDepth > 0
-        && (long)[self retainCount] - __atomic_load_n(&_internalRefs, __ATOMIC_SEQ_CST) == 1)
-        sim_fatal("VZVirtualMachine %p: the client released its last reference inside a "
-                  "completion handler, delegate method or notification of the framework "
-                  "(release it in a work item of its own)", (void *)self);
-    [super release];
+    return (long)[self retainCount] - __atomic_load_n(&_internalRefs, __ATOMIC_SEQ_CST);
+}
+
+- (void)sim_defer:(struct pending *)p
+{
+    p->next = _deferred;
+    _deferred = p;
+}
+
+- (void)sim_undefer:(struct pending *)p
+{
+    for (struct pending **at = &_deferred; *at != NULL; at = &(*at)->next)
+        if (*at == p) { *at = p->next; break; }
+    p->next = NULL;
+}
+
+/* The client called into the machine: steps waiting for that run after the call. */
+- (void)sim_flushDeferred
+{
+    while (_deferred != NULL) {
+        struct pending *p = _deferred;
+        _deferred = p->next;
+        p->next = NULL;
+        p->place = PENDING_FLUSHED;
+        dispatch_async_f(_queue, p, pending_flushed);
+    }
 }
 
 - (void)sim_applyState:(NSInteger)state
@@ -280,7 +378,7 @@ static NSArray *make_devices(VZVirtualMachine *vm, NSArray *configs, id (^make)(
 {
     if (state == _state) return;
     [self sim_enterCallback];
-    if (kvo_off_queue) {
+    if (pinned ? pinned_kvo_off_queue : (int)sim_choose(2)) {
         /* The VM queue waits while another thread changes the state and notifies. */
         struct kvo_change change = { self, state };
         pthread_t thread;
@@ -372,12 +470,15 @@ static void start_step(VZVirtualMachine *vm, void (^handler)(NSError *))
 - (void)sim_finishStart:(void (^)(NSError *))handler
 {
     long code = __atomic_exchange_n(&fail_next_start, 0, __ATOMIC_SEQ_CST);
-    if (code != 0) {
-        [self sim_setState:VZVirtualMachineStateStopped];
-        NSError *error = [NSError errorWithDomain:VZErrorDomain code:code userInfo:@{
+    /* VZ opens the kernel and RAM disk here, not in validateWithError: (vz_boot_loader.m). */
+    NSError *error = [(VZBootLoader *)[_configuration bootLoader] sim_startError];
+    if (code != 0)
+        error = [NSError errorWithDomain:VZErrorDomain code:code userInfo:@{
             NSLocalizedDescriptionKey : @"The virtual machine failed to start.",
             NSLocalizedFailureReasonErrorKey : @"Internal Virtualization error.",
         }];
+    if (error != nil) {
+        [self sim_setState:VZVirtualMachineStateStopped];
         [error retain];
         then_later(self, ^(NSError *unused) {
             (void)unused;
@@ -395,14 +496,14 @@ static void start_step(VZVirtualMachine *vm, void (^handler)(NSError *))
     [self sim_setState:VZVirtualMachineStateRunning];
     sim_register_running(self);
     [_guest boot];
-    later(self, callback_delay_ms, handler, complete_ok);
+    callback(self, handler, complete_ok);
 }
 
 - (void)startWithCompletionHandler:(void (^)(NSError *))completionHandler
 {
     [self sim_assertQueue:"-[VZVirtualMachine startWithCompletionHandler:]"];
     if (![self canStart]) {
-        later(self, 1, completionHandler, complete_with_error);
+        callback(self, completionHandler, complete_with_error);
         return;
     }
     _stopRequested = NO;
@@ -424,21 +525,21 @@ static void pause_step(VZVirtualMachine *vm, void (^handler)(NSError *))
 {
     [vm sim_setState:VZVirtualMachineStatePaused];
     [[vm sim_guest] setPaused:YES];
-    later(vm, callback_delay_ms, handler, complete_ok);
+    callback(vm, handler, complete_ok);
 }
 
 static void resume_step(VZVirtualMachine *vm, void (^handler)(NSError *))
 {
     [[vm sim_guest] setPaused:NO];
     [vm sim_setState:VZVirtualMachineStateRunning];
-    later(vm, callback_delay_ms, handler, complete_ok);
+    callback(vm, handler, complete_ok);
 }
 
 - (void)pauseWithCompletionHandler:(void (^)(NSError *))completionHandler
 {
     [self sim_assertQueue:"-[VZVirtualMachine pauseWithCompletionHandler:]"];
     if (![self canPause]) {
-        later(self, 1, completionHandler, complete_with_error);
+        callback(self, completionHandler, complete_with_error);
         return;
     }
     [self sim_setState:VZVirtualMachineStatePausing];
@@ -449,7 +550,7 @@ static void resume_step(VZVirtualMachine *vm, void (^handler)(NSError *))
 {
     [self sim_assertQueue:"-[VZVirtualMachine resumeWithCompletionHandler:]"];
     if (![self canResume]) {
-        later(self, 1, completionHandler, complete_with_error);
+        callback(self, completionHandler, complete_with_error);
         return;
     }
     [self sim_setState:VZVirtualMachineStateResuming];
@@ -468,14 +569,14 @@ static void stop_step(VZVirtualMachine *vm, void (^handler)(NSError *))
 {
     [vm sim_halt];
     [vm sim_setState:VZVirtualMachineStateStopped];
-    later(vm, callback_delay_ms, handler, complete_ok);
+    callback(vm, handler, complete_ok);
 }
 
 - (void)stopWithCompletionHandler:(void (^)(NSError *))completionHandler
 {
     [self sim_assertQueue:"-[VZVirtualMachine stopWithCompletionHandler:]"];
     if (![self canStop]) {
-        later(self, 1, completionHandler, complete_with_error);
+        callback(self, completionHandler, complete_with_error);
         return;
     }
     [self sim_setState:VZVirtualMachineStateStopping];
@@ -528,7 +629,7 @@ static void power_off_step(VZVirtualMachine *vm, void (^handler)(NSError *))
         (void)unused;
         [self sim_setState:state];
     };
-    if (delegate_first) {
+    if (pinned ? pinned_delegate_first : (int)sim_choose(2)) {
         tell(nil);
         then_later(self, change);
     } else {
@@ -579,11 +680,13 @@ static void power_off_step(VZVirtualMachine *vm, void (^handler)(NSError *))
 
 void sim_guest_fail_next_start(long code) { __atomic_store_n(&fail_next_start, code, __ATOMIC_SEQ_CST); }
 void sim_guest_set_shutdown_delay_ms(unsigned ms) { shutdown_delay_ms = ms; }
-void sim_set_callback_order(unsigned delay_ms, int delegate_before_state, int kvo_on_other_thread)
+/* Pins what the scheduler would choose (tests of one order); a negative delay unpins. */
+void sim_set_callback_order(int delay_ms, int delegate_before_state, int kvo_on_other_thread)
 {
-    callback_delay_ms = delay_ms;
-    delegate_first = delegate_before_state;
-    kvo_off_queue = kvo_on_other_thread;
+    pinned = delay_ms >= 0;
+    pinned_delay_ms = delay_ms >= 0 ? (unsigned)delay_ms : 0;
+    pinned_delegate_first = delegate_before_state;
+    pinned_kvo_off_queue = kvo_on_other_thread;
 }
 long sim_vms_released_while_running(void) { return __atomic_load_n(&released_while_running, __ATOMIC_SEQ_CST); }
 

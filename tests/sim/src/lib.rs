@@ -53,11 +53,9 @@ pub mod raw {
         pub fn sim_vms_released_while_running() -> c_long;
         pub fn sim_running_vms() -> c_long;
         pub fn sim_dispatch_hold(on: c_int);
-        pub fn sim_set_callback_order(
-            delay_ms: std::ffi::c_uint,
-            delegate_first: c_int,
-            kvo_off_queue: c_int,
-        );
+        pub fn sim_seed() -> u64;
+        pub fn sim_schedule_reset();
+        pub fn sim_set_callback_order(delay_ms: c_int, delegate_first: c_int, kvo_off_queue: c_int);
     }
 }
 
@@ -109,9 +107,10 @@ pub fn hold_queues(on: bool) {
     unsafe { raw::sim_dispatch_hold(c_int::from(on)) }
 }
 
-/// How the fake framework orders what Apple leaves unordered (reset by [`scenario`]):
-/// - `delay_ms`: a completion handler or delegate call is a later work item than the
-///   state change it goes with, at least this much later;
+/// Pins, until the end of the scenario, what the seeded scheduler would choose for
+/// every callback (for a test of one particular order):
+/// - `delay_ms`: a completion handler, delegate call or state change comes as a work
+///   item of its own, this much later;
 /// - `delegate_first`: `guestDidStopVirtualMachine:` and
 ///   `virtualMachine:didStopWithError:` come before the state change, not after;
 /// - `kvo_off_queue`: `state` notifications arrive on another thread.
@@ -119,33 +118,36 @@ pub fn set_callback_order(delay_ms: u32, delegate_first: bool, kvo_off_queue: bo
     // SAFETY: sets plain values read on VM queues.
     unsafe {
         raw::sim_set_callback_order(
-            delay_ms,
+            c_int::try_from(delay_ms).expect("a delay below 2^31 ms"),
             c_int::from(delegate_first),
             c_int::from(kvo_off_queue),
         )
     }
 }
 
-/// The order [`scenario`] starts with: `ARCBOX_VZ_SIM_ORDER=delay_ms,delegate_first,kvo_off_queue`
-/// (for example `0,0,0`), by default `2,1,1`: callbacks in later work items, delegate
-/// calls before the state change, and notifications from another thread, the least
-/// friendly of what Apple allows.
-fn default_callback_order() {
-    let order = std::env::var("ARCBOX_VZ_SIM_ORDER").unwrap_or_else(|_| "2,1,1".into());
-    let parts: Vec<u32> = order
-        .split(',')
-        .map(|p| {
-            p.trim()
-                .parse()
-                .expect("ARCBOX_VZ_SIM_ORDER: three numbers")
-        })
-        .collect();
-    assert_eq!(
-        parts.len(),
-        3,
-        "ARCBOX_VZ_SIM_ORDER: delay_ms,delegate_first,kvo_off_queue"
-    );
-    set_callback_order(parts[0], parts[1] != 0, parts[2] != 0);
+/// The seed of the scheduler: `ARCBOX_VZ_SIM_SEED`, or one chosen at random for this
+/// process. [`scenario`] prints it when a test fails.
+pub fn seed() -> u64 {
+    // SAFETY: reads a value computed once under pthread_once.
+    unsafe { raw::sim_seed() }
+}
+
+/// Unpins the order and restarts the scheduler's stream from the seed.
+fn reset_schedule() {
+    // SAFETY: sets plain values; the stream restarts under the scheduler's lock.
+    unsafe {
+        raw::sim_set_callback_order(-1, 0, 0);
+        raw::sim_schedule_reset();
+    }
+}
+
+/// Says how to replay a failing test: the seed and the release played.
+fn replay_hint() -> String {
+    let (major, minor) = macos();
+    format!(
+        "arcbox-vz-sim: replay with ARCBOX_VZ_SIM_SEED={} ARCBOX_VZ_SIM_MACOS={major}.{minor}",
+        seed()
+    )
 }
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -162,19 +164,26 @@ pub fn scenario<R>(body: impl FnOnce() -> R) -> R {
     let _serial: MutexGuard<'_, ()> = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
     let (objects, blocks) = (live_objects(), live_blocks());
     assert_eq!((objects, blocks), (0, 0), "a previous scenario leaked");
-    default_callback_order();
-    let out = body();
-    hold_queues(false);
-    default_callback_order();
-    let queues = quiesce(Duration::from_secs(10));
-    assert_eq!(queues, 0, "dispatch queues still alive after the scenario");
-    assert_eq!(live_blocks(), 0, "heap blocks leaked by the scenario");
-    assert_eq!(
-        live_objects(),
-        0,
-        "fake Objective-C objects leaked by the scenario"
-    );
-    out
+    reset_schedule();
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let out = body();
+        hold_queues(false);
+        reset_schedule();
+        let queues = quiesce(Duration::from_secs(10));
+        assert_eq!(queues, 0, "dispatch queues still alive after the scenario");
+        assert_eq!(live_blocks(), 0, "heap blocks leaked by the scenario");
+        assert_eq!(
+            live_objects(),
+            0,
+            "fake Objective-C objects leaked by the scenario"
+        );
+        out
+    }));
+    out.unwrap_or_else(|panic| {
+        hold_queues(false);
+        eprintln!("{}", replay_hint());
+        std::panic::resume_unwind(panic)
+    })
 }
 
 pub mod guest {
