@@ -21,8 +21,9 @@ fn saves_and_restores_a_running_guest() {
     let Some(guest) = macos_guest::guest(TEST, Needs::Userland) else {
         return;
     };
-    let booted = macos_guest::boot(&guest, Vec::new());
-    match booted.config.validate_save_restore_support() {
+    let (console, guest_end) = macos_guest::Console::new();
+    let config = macos_guest::configuration(&guest, &guest_end, Vec::new());
+    match config.validate_save_restore_support() {
         Ok(()) => {}
         Err(VZError::Unsupported { min_macos, .. }) => {
             macos_guest::skip(
@@ -40,6 +41,7 @@ fn saves_and_restores_a_running_guest() {
         }
         Err(e) => panic!("validate_save_restore_support: {e}"),
     }
+    let booted = macos_guest::start(config, console);
     let vm = &booted.vm;
     let banner = check(connect_when_ready(vm, GUEST_VSOCK_PORT, BOOT_TIMEOUT).and_then(first_line));
     assert!(banner.starts_with("SSH-2.0-"), "vsock banner {banner:?}");

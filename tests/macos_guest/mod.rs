@@ -150,6 +150,12 @@ pub(crate) struct Booted {
 pub(crate) fn boot(guest: &TestGuest, shares: Vec<VirtioFileSystemDeviceConfiguration>) -> Booted {
     let (console, guest_end) = Console::new();
     let config = configuration(guest, &guest_end, shares);
+    start(config, console)
+}
+
+/// Builds a virtual machine from `config` (whose serial port is `console`'s guest
+/// end), starts it and checks that it runs.
+pub(crate) fn start(config: VirtualMachineConfiguration, console: Console) -> Booted {
     let vm = config
         .build()
         .unwrap_or_else(|e| panic!("the test guest's configuration: {e}"));
@@ -366,8 +372,15 @@ impl Console {
     pub(crate) fn login(&mut self) -> Result<(), String> {
         self.wait_for(&["login:"], BOOT_TIMEOUT)?;
         self.send("root\n")?;
-        if self.wait_for(&["Password:", "#"], STEP_TIMEOUT)? == 0 {
+        if self.wait_for(&["Password:", "# "], STEP_TIMEOUT)? == 0 {
             self.send("passwd\n")?;
+            // Type nothing before the shell's prompt: login may discard early input.
+            if self.wait_for(&["# ", "Login incorrect"], STEP_TIMEOUT)? == 1 {
+                return Err(format!(
+                    "the guest refused root/passwd; its last output:\n{}",
+                    Self::tail(&self.output.lock())
+                ));
+            }
         }
         let (status, _) = self.run("true")?;
         if status != 0 {
