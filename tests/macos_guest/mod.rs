@@ -105,8 +105,9 @@ pub(crate) fn guest(test: &str, needs: Needs) -> Option<TestGuest> {
 
 /// A configuration for the test guest: 2 CPUs, 512 MiB, the console on `console`
 /// (the guest end of [`Console::new`]), an entropy device and a vsock device, no
-/// network (PUI PUI's DHCP client gives up at once without a network device), and
-/// `shares` as virtio-fs devices.
+/// network (none is needed, and PUI PUI's rcS then goes straight on: busybox
+/// `udhcpc` returns at once when `eth0` does not exist), and `shares` as virtio-fs
+/// devices.
 pub(crate) fn configuration(
     guest: &TestGuest,
     console: &UnixStream,
