@@ -1,73 +1,45 @@
-//! Boots a real Linux kernel with Virtualization.framework. Needs a Mac, a signed test
-//! binary (the cargo runner in .cargo/config.toml signs it), and
-//! `ARCBOX_VZ_TEST_KERNEL=/path/to/Image` (plus optional `ARCBOX_VZ_TEST_INITRD`).
-//! Anywhere else it says why it skipped.
+//! Boots a real Linux kernel with Virtualization.framework and reads its banner on
+//! the serial console, then stops it from the host. Needs a Mac that can run
+//! virtual machines, a signed test binary (the cargo runner in .cargo/config.toml
+//! signs it), and `ARCBOX_VZ_TEST_KERNEL=/path/to/Image` (plus optional
+//! `ARCBOX_VZ_TEST_INITRD`); see `macos_guest` for the test guest. Anywhere else it
+//! says why it skipped.
+
+#[cfg(target_os = "macos")]
+mod macos_guest;
 
 #[cfg(target_os = "macos")]
 #[test]
 fn boots_a_real_kernel_and_reads_its_console() {
-    use std::io::Read;
-    use std::time::{Duration, Instant};
+    use arcbox_vz::{StopReason, VirtualMachineState};
+    use macos_guest::{BOOT_TIMEOUT, Needs, STEP_TIMEOUT, check, within};
 
-    use arcbox_vz::*;
-
-    let Ok(kernel) = std::env::var("ARCBOX_VZ_TEST_KERNEL") else {
-        eprintln!("skipped: set ARCBOX_VZ_TEST_KERNEL to an uncompressed Linux kernel to boot one");
+    let Some(guest) =
+        macos_guest::guest("boots_a_real_kernel_and_reads_its_console", Needs::Kernel)
+    else {
         return;
     };
-    if !is_supported() {
-        eprintln!(
-            "skipped: this Mac cannot run virtual machines (VZVirtualMachine.isSupported is false)"
-        );
-        return;
-    }
-    let mut boot = LinuxBootLoader::new(&kernel).unwrap();
-    if let Ok(initrd) = std::env::var("ARCBOX_VZ_TEST_INITRD") {
-        boot.set_initial_ramdisk(initrd).unwrap();
-    }
-    boot.set_command_line("console=hvc0").unwrap();
-    let (mut host, guest) = std::os::unix::net::UnixStream::pair().unwrap();
-    let mut config = VirtualMachineConfiguration::new().unwrap();
-    config
-        .set_cpu_count(2)
-        .set_memory_size(512 * 1024 * 1024)
-        .set_boot_loader(boot)
-        .set_serial_ports(vec![VirtioConsoleDeviceSerialPortConfiguration::new(
-            FileHandleSerialPortAttachment::new(Some(&guest), Some(&guest)).unwrap(),
-        )])
-        .set_socket_devices(vec![VirtioSocketDeviceConfiguration::new()]);
-    let vm = config.build().unwrap();
-    futures_executor::block_on(vm.start()).unwrap();
-    assert_eq!(vm.state(), VirtualMachineState::Running);
+    let mut booted = macos_guest::boot(&guest, Vec::new());
+    check(booted.console.wait_for(&["Linux version"], BOOT_TIMEOUT));
 
-    host.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut console = Vec::new();
-    while Instant::now() < deadline && !String::from_utf8_lossy(&console).contains("Linux version")
-    {
-        let mut buf = [0u8; 4096];
-        if let Ok(n) = host.read(&mut buf) {
-            console.extend_from_slice(&buf[..n]);
-        }
-    }
-    assert!(
-        String::from_utf8_lossy(&console).contains("Linux version"),
-        "no kernel banner on hvc0"
-    );
-
-    futures_executor::block_on(vm.stop()).unwrap();
+    within(STEP_TIMEOUT, booted.vm.stop())
+        .expect("stop did not finish in time")
+        .unwrap_or_else(|e| panic!("stop: {e}"));
     assert_eq!(
-        futures_executor::block_on(vm.wait_until_stopped()),
-        StopReason::HostStopped
+        within(STEP_TIMEOUT, booted.vm.wait_until_stopped()),
+        Some(StopReason::HostStopped)
     );
+    assert_eq!(booted.vm.state(), VirtualMachineState::Stopped);
 }
 
 #[cfg(not(target_os = "macos"))]
 #[test]
 fn boots_a_real_kernel_and_reads_its_console() {
-    eprintln!(
-        "skipped: booting a real kernel needs macOS with Virtualization.framework; the \
-         simulator suites cover the same paths against the fake framework"
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "boots_a_real_kernel_and_reads_its_console: skipped: booting a real kernel needs \
+         macOS with Virtualization.framework; the simulator suites cover the same paths \
+         against the fake framework"
     );
 }
