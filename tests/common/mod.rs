@@ -87,6 +87,31 @@ pub(crate) fn invalid_argument(err: arcbox_vz::VZError) -> (&'static str, String
     }
 }
 
+/// Whether the macOS release the simulator plays (`ARCBOX_VZ_SIM_MACOS`) is `min`
+/// (such as `"13.0"`) or later.
+pub(crate) fn macos(min: &str) -> bool {
+    sim::macos_at_least(min)
+}
+
+/// The result of something macOS `min` introduced. Below that release it must be
+/// `Unsupported { min_macos: min }`, and this returns `None` (the caller skips the
+/// rest); from that release on it must succeed, and this returns the value.
+#[track_caller]
+pub(crate) fn since<T: std::fmt::Debug>(
+    min: &'static str,
+    result: Result<T, arcbox_vz::VZError>,
+) -> Option<T> {
+    if macos(min) {
+        return Some(result.unwrap_or_else(|e| panic!("macOS {min} has it, yet: {e:?}")));
+    }
+    match result {
+        Err(arcbox_vz::VZError::Unsupported { min_macos, .. }) if min_macos == min => None,
+        other => panic!(
+            "before macOS {min}, expected Unsupported {{ min_macos: {min:?} }}, got {other:?}"
+        ),
+    }
+}
+
 /// A configuration that validates: 2 CPUs, 512 MiB and a kernel.
 pub(crate) fn minimal_config(dir: &TempDir) -> arcbox_vz::VirtualMachineConfiguration {
     let mut config = arcbox_vz::VirtualMachineConfiguration::new().unwrap();
