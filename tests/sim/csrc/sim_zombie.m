@@ -80,3 +80,14 @@ void sim_zombify(id object)
         NSDeallocateObject(evicted);
     }
 }
+
+id objc_msgSend(id self, SEL op, ...);
+
+/* Test hook: makes an instance of `class_name` with +new, releases it, then sends it
+ * `selector` (no arguments), which must abort naming both. */
+void sim_message_after_free(const char *class_name, const char *selector)
+{
+    id object = [objc_getClass(class_name) new];
+    [object release];
+    ((id (*)(id, SEL))objc_msgSend)(object, sel_registerName(selector));
+}

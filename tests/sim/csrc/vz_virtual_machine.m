@@ -664,12 +664,15 @@ static void power_off_step(VZVirtualMachine *vm, void (^handler)(NSError *))
     if (index >= [_networkDevices count]) return;
     VZNetworkDevice *device = [_networkDevices objectAtIndex:index];
     [device setAttachment:nil];
-    NSError *error = [NSError errorWithDomain:VZErrorDomain code:VZErrorNetworkError userInfo:@{
+    /* VZErrorNetworkError is macOS 13; before it the framework had no such code. */
+    NSInteger code = sim_macos_at_least(13, 0) ? VZErrorNetworkError : VZErrorInternal;
+    NSError *error = [NSError errorWithDomain:VZErrorDomain code:code userInfo:@{
         NSLocalizedDescriptionKey : @"The network attachment was disconnected.",
     }];
     SEL sel = @selector(virtualMachine:networkDevice:attachmentWasDisconnectedWithError:);
     [self sim_enterCallback];
-    if ([_delegate respondsToSelector:sel])
+    /* The delegate method is macOS 12: macOS 11 tells nobody. */
+    if (sim_macos_at_least(12, 0) && [_delegate respondsToSelector:sel])
         [_delegate virtualMachine:self networkDevice:device attachmentWasDisconnectedWithError:error];
     [self sim_exitCallback];
 }

@@ -12,6 +12,9 @@ unsafe extern "C" {
     fn sim_hide_selector(name: *const c_char);
     fn sim_instance_responds(class_name: *const c_char, selector: *const c_char) -> c_int;
     fn sim_send_nil_argument(class_name: *const c_char, selector: *const c_char);
+    fn sim_class_responds(class_name: *const c_char, selector: *const c_char, meta: c_int)
+    -> c_int;
+    fn sim_versions_hidden_rows() -> std::ffi::c_long;
 }
 
 fn c(s: &str) -> CString {
@@ -42,4 +45,29 @@ pub fn send_nil_argument(class: &str, selector: &str) {
     let (class, selector) = (c(class), c(selector));
     // SAFETY: valid C strings; the hook makes and releases its own instance.
     unsafe { sim_send_nil_argument(class.as_ptr(), selector.as_ptr()) }
+}
+
+/// Whether instances of `class` (or, with `class_method`, the class itself) respond to
+/// `selector`, asked the way the crate asks; `None` when the class is missing.
+///
+/// # Panics
+///
+/// When `+instancesRespondToSelector:`/`+respondsToSelector:` and
+/// `class_respondsToSelector()` disagree.
+pub fn class_responds(class: &str, selector: &str, class_method: bool) -> Option<bool> {
+    let (class, selector) = (c(class), c(selector));
+    // SAFETY: valid C strings; the hook only asks the runtime.
+    match unsafe {
+        sim_class_responds(class.as_ptr(), selector.as_ptr(), c_int::from(class_method))
+    } {
+        -1 => None,
+        -2 => panic!("the runtime and the messages disagree about {selector:?}"),
+        answer => Some(answer != 0),
+    }
+}
+
+/// How many rows of the API table are newer than the release played.
+pub fn hidden_rows() -> i64 {
+    // SAFETY: applies the release once, then reads a counter.
+    unsafe { sim_versions_hidden_rows() }
 }

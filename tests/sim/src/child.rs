@@ -70,6 +70,8 @@ fn spawn_and_wait(test_name: &str, timeout: std::time::Duration) -> ChildOutcome
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
         .env(ISOLATED_ENV, test_name)
+        // The child replays the parent's choices: one seed reproduces both.
+        .env("ARCBOX_VZ_SIM_SEED", crate::seed().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

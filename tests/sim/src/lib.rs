@@ -54,6 +54,7 @@ pub mod raw {
         pub fn sim_running_vms() -> c_long;
         pub fn sim_dispatch_hold(on: c_int);
         pub fn sim_seed() -> u64;
+        pub fn sim_message_after_free(class_name: *const c_char, selector: *const c_char);
         pub fn sim_schedule_reset();
         pub fn sim_set_callback_order(delay_ms: c_int, delegate_first: c_int, kvo_off_queue: c_int);
     }
