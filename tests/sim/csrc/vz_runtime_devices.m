@@ -283,7 +283,8 @@ static void finish_usb(void *ctx)
     r->device = [device retain];
     r->attach = attach;
     r->handler = _Block_copy(handler);
-    sim_after_ms([_machine sim_queue], 1, r, finish_usb);
+    /* How much later the handler comes is Apple's to choose: the scheduler's. */
+    sim_after_ms([_machine sim_queue], sim_choose(5), r, finish_usb);
 }
 
 - (void)attachDevice:(id)device completionHandler:(void (^)(NSError *))completionHandler
