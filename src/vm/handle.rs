@@ -86,7 +86,7 @@ impl VirtualMachine {
     }
 
     /// Runs `f` with the virtual machine's parts on its queue.
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     pub(super) fn with_parts<R: Send>(&self, f: impl FnOnce(&Parts) -> R + Send) -> R {
         self.inner.machine.with(|m| f(m.parts()))
     }

@@ -19,7 +19,7 @@
 //!
 //! [`VmEvent::StateChanged`]: crate::VmEvent::StateChanged
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 use std::path::Path;
 use std::sync::Arc;
 
@@ -47,7 +47,7 @@ objc_methods! {
     fn start_options_init(options: Allocated) -> Option<Id> = "init";
 }
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 objc_methods! {
     fn save_raw(vm: &Id, url: &Id, handler: &RcBlock) = "saveMachineStateToURL:completionHandler:";
     fn restore_raw(vm: &Id, url: &Id, handler: &RcBlock) =
@@ -66,9 +66,9 @@ enum Op {
     Pause,
     Resume,
     Stop,
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     Save(Id),
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     Restore(Id),
 }
 
@@ -80,9 +80,9 @@ impl Op {
             Self::Pause => "pause",
             Self::Resume => "resume",
             Self::Stop => "stop",
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Save(_) => "save the state of",
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Restore(_) => "restore the state of",
         }
     }
@@ -96,13 +96,13 @@ impl Op {
                 "start options",
                 "13.0",
             ),
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Save(_) => (
                 sel!("saveMachineStateToURL:completionHandler:"),
                 "saving virtual machine state",
                 "14.0",
             ),
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Restore(_) => (
                 sel!("restoreMachineStateFromURL:completionHandler:"),
                 "restoring virtual machine state",
@@ -121,9 +121,9 @@ impl Op {
             Self::Pause => can_pause_raw(vm),
             Self::Resume => can_resume_raw(vm),
             Self::Stop => can_stop_raw(vm),
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Save(_) => state_of(vm) == VirtualMachineState::Paused,
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Restore(_) => state_of(vm) == VirtualMachineState::Stopped,
         }
     }
@@ -135,9 +135,9 @@ impl Op {
             Self::Pause => pause_raw(vm, handler),
             Self::Resume => resume_raw(vm, handler),
             Self::Stop => stop_raw(vm, handler),
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Save(url) => save_raw(vm, url, handler),
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Restore(url) => restore_raw(vm, url, handler),
         }
     }
@@ -174,12 +174,13 @@ impl StartOptions {
     }
 
     /// Options for a macOS guest that boot into macOS Recovery
-    /// (`VZMacOSVirtualMachineStartOptions.startUpFromMacOSRecovery`, Apple silicon).
+    /// (`VZMacOSVirtualMachineStartOptions.startUpFromMacOSRecovery`; Apple silicon only,
+    /// also compiled for the Linux test simulator).
     ///
     /// # Errors
     ///
     /// [`VZError::Unsupported`] before macOS 13.
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     pub fn macos_recovery() -> Result<Self, VZError> {
         let class = crate::configuration::class_since(
             class!("VZMacOSVirtualMachineStartOptions"),
@@ -337,8 +338,8 @@ impl VirtualMachine {
     }
 
     /// `-[VZVirtualMachine saveMachineStateToURL:completionHandler:]` (macOS 14,
-    /// Apple silicon): saves a paused virtual machine to `path`, after checking
-    /// `validateSaveRestoreSupportWithError:`.
+    /// Apple silicon only; also compiled for the Linux test simulator): saves a paused
+    /// virtual machine to `path`, after checking `validateSaveRestoreSupportWithError:`.
     ///
     /// # Errors
     ///
@@ -352,7 +353,7 @@ impl VirtualMachine {
     /// vm.save_machine_state("/tmp/vm.state").await?;
     /// # Ok(()) }
     /// ```
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     pub async fn save_machine_state(&self, path: impl AsRef<Path>) -> Result<(), VZError> {
         let url = crate::configuration::file_to_create(path.as_ref(), "saved state path")?;
         self.validate_save_restore()?;
@@ -360,7 +361,8 @@ impl VirtualMachine {
     }
 
     /// `-[VZVirtualMachine restoreMachineStateFromURL:completionHandler:]` (macOS 14,
-    /// Apple silicon): restores a stopped virtual machine from a file written by
+    /// Apple silicon only; also compiled for the Linux test simulator): restores a
+    /// stopped virtual machine from a file written by
     /// [`save_machine_state`](Self::save_machine_state); it is then paused.
     ///
     /// # Errors
@@ -375,14 +377,14 @@ impl VirtualMachine {
     /// vm.resume().await?;
     /// # Ok(()) }
     /// ```
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     pub async fn restore_machine_state(&self, path: impl AsRef<Path>) -> Result<(), VZError> {
         let url = crate::configuration::existing_file(path.as_ref(), "saved state path")?;
         self.validate_save_restore()?;
         self.run_to_end(Op::Restore(url)).await
     }
 
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     fn validate_save_restore(&self) -> Result<(), VZError> {
         self.with_parts(|parts| {
             crate::configuration::method_since(
