@@ -26,8 +26,8 @@ use std::sync::Arc;
 use super::events::StopReason;
 use super::handle::VirtualMachine;
 use super::machine::{
-    can_pause_raw, can_request_stop_raw, can_resume_raw, can_start_raw, can_stop_raw, state_of,
-    stop_raw,
+    Parts, can_pause_raw, can_request_stop_raw, can_resume_raw, can_start_raw, can_stop_raw,
+    state_of, stop_raw,
 };
 use super::state::VirtualMachineState;
 use crate::bridge::{self, Completion};
@@ -56,6 +56,23 @@ objc_methods! {
         "validateSaveRestoreSupportWithError:";
     fn set_start_up_from_recovery_raw(options: &Id, recovery: bool) =
         "setStartUpFromMacOSRecovery:";
+}
+
+/// `validateSaveRestoreSupportWithError:` of the framework's copy of the
+/// configuration (on the VM queue, where that copy lives).
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+fn validate_save_restore(config: &Id) -> Result<(), VZError> {
+    crate::configuration::method_since(
+        config,
+        sel!("validateSaveRestoreSupportWithError:"),
+        "saving and restoring virtual machine state",
+        "14.0",
+    )?;
+    with_error(
+        "-[VZVirtualMachineConfiguration validateSaveRestoreSupportWithError:]",
+        |error| validate_save_restore_raw(config, error).then_some(()),
+    )
+    .map_err(VZError::InvalidConfiguration)
 }
 
 /// A lifecycle operation, run on the VM queue.
@@ -87,8 +104,14 @@ impl Op {
         }
     }
 
-    /// `Unsupported` when this macOS lacks the method.
-    fn check_available(&self, vm: &Id) -> Result<(), VZError> {
+    /// `Unsupported` when this macOS lacks the method; for save and restore, also
+    /// `InvalidConfiguration` when the configuration cannot be saved (the framework
+    /// raises if asked anyway). On the VM queue, in the hop that sends the operation.
+    fn check_available(&self, parts: &Parts) -> Result<(), VZError> {
+        #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+        if matches!(self, Self::Save(_) | Self::Restore(_)) {
+            validate_save_restore(&parts.config)?;
+        }
         let (sel, feature, min_macos) = match self {
             Self::Stop => (sel!("stopWithCompletionHandler:"), "force stop", "12.0"),
             Self::StartWithOptions(_) => (
@@ -110,7 +133,7 @@ impl Op {
             ),
             _ => return Ok(()),
         };
-        crate::configuration::method_since(vm, sel, feature, min_macos)
+        crate::configuration::method_since(&parts.vm, sel, feature, min_macos)
     }
 
     /// Whether the current state allows it (the `can…` properties; save needs Paused,
@@ -142,8 +165,15 @@ impl Op {
         }
     }
 
-    fn is_start(&self) -> bool {
-        matches!(self, Self::Start | Self::StartWithOptions(_))
+    /// The state a start or a restore puts the virtual machine in: both begin a new
+    /// run, whose stop needs its own reason. `None` for the other operations.
+    fn run_begins(&self) -> Option<VirtualMachineState> {
+        match self {
+            Self::Start | Self::StartWithOptions(_) => Some(VirtualMachineState::Starting),
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+            Self::Restore(_) => Some(VirtualMachineState::Restoring),
+            _ => None,
+        }
     }
 }
 
@@ -211,7 +241,7 @@ impl VirtualMachine {
             }
             vm.with_parts_on_queue(|parts| {
                 let object = &parts.vm;
-                if let Err(e) = op.check_available(object) {
+                if let Err(e) = op.check_available(parts) {
                     let _ = tx.complete(Err(e));
                     return;
                 }
@@ -224,10 +254,10 @@ impl VirtualMachine {
                     return;
                 }
                 let hub = Arc::clone(vm.hub());
-                if op.is_start() {
-                    hub.start_began();
+                if let Some(state) = op.run_begins() {
+                    hub.start_began(state);
                 }
-                let (is_start, is_stop) = (op.is_start(), matches!(op, Op::Stop));
+                let (begins_run, is_stop) = (op.run_begins().is_some(), matches!(op, Op::Stop));
                 let handler = RcBlock::once::<ErrorArg, _>(move |error| {
                     let result = match error {
                         None => {
@@ -238,7 +268,7 @@ impl VirtualMachine {
                         }
                         Some(error) => {
                             let error = foundation::framework_error(&error);
-                            if is_start {
+                            if begins_run {
                                 hub.record_stop(StopReason::StartFailed(error.clone()));
                             }
                             Err(VZError::Framework(error))
@@ -356,7 +386,6 @@ impl VirtualMachine {
     #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     pub async fn save_machine_state(&self, path: impl AsRef<Path>) -> Result<(), VZError> {
         let url = crate::configuration::file_to_create(path.as_ref(), "saved state path")?;
-        self.validate_save_restore()?;
         self.run_to_end(Op::Save(url)).await
     }
 
@@ -380,24 +409,7 @@ impl VirtualMachine {
     #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     pub async fn restore_machine_state(&self, path: impl AsRef<Path>) -> Result<(), VZError> {
         let url = crate::configuration::existing_file(path.as_ref(), "saved state path")?;
-        self.validate_save_restore()?;
         self.run_to_end(Op::Restore(url)).await
-    }
-
-    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
-    fn validate_save_restore(&self) -> Result<(), VZError> {
-        self.with_parts(|parts| {
-            crate::configuration::method_since(
-                &parts.config,
-                sel!("validateSaveRestoreSupportWithError:"),
-                "saving and restoring virtual machine state",
-                "14.0",
-            )?;
-            with_error("validateSaveRestoreSupportWithError:", |error| {
-                validate_save_restore_raw(&parts.config, error).then_some(())
-            })
-            .map_err(VZError::InvalidConfiguration)
-        })
     }
 
     /// `-[VZVirtualMachine requestStopWithError:]`: asks the guest to shut down, like
