@@ -13,7 +13,8 @@
  *   uses VZErrorNotSupported (10).
  * - +installRosettaWithCompletionHandler: calls its handler later "on an arbitrary
  *   queue" (VZLinuxRosettaDirectoryShare.h, vz-api.tsv notes): here a private queue
- *   of its own, never the caller's thread and never inline. Success makes
+ *   of its own, never the caller's thread and never inline, after a delay the seed
+ *   chooses (sim_schedule.c). Success makes
  *   availability Installed. Tests choose the outcome: success, a failure code (the
  *   user cancelled, the download failed), or a handler released without being
  *   called (sim_rosetta_set_install_outcome). On a Mac that cannot run Rosetta the
@@ -197,7 +198,8 @@ static void install_finish(void *ctx)
     /* "invoked on an arbitrary queue": one of the framework's own, later. */
     const void *attr = dispatch_queue_attr_make_with_autorelease_frequency(NULL, 1);
     dispatch_queue_t queue = dispatch_queue_create("com.apple.Virtualization.rosetta-install", attr);
-    sim_after_ms(queue, 5, in, install_finish);
+    /* How long the download takes: the seed chooses (never inline). */
+    sim_after_ms(queue, sim_choose(2) == 0 ? 0 : 1 + sim_choose(10), in, install_finish);
     dispatch_release(queue);
 }
 

@@ -40,6 +40,10 @@
  *   in configuration.", cirruslabs/tart#540). Apple publishes no full list.
  * - the URL must be a file URL (VZ raises on any other, Vz::validate_is_file_url).
  *
+ * Left open by Apple, so drawn from the seeded scheduler (sim_schedule.c): how long
+ * after the state change the completion handler comes (each is its own work item),
+ * and whether the framework keeps the machine alive across the handler.
+ *
  * The saved file is a small text file (Apple's is encrypted with a key bound to the
  * host; its format is private):
  *
@@ -144,18 +148,37 @@ static void job_later(struct job *job, uint64_t ms, void (*step)(struct job *))
     sim_after_ms([job->vm sim_queue], ms, job, job_run);
 }
 
-/* The last step: the completion handler, then the job is gone. */
+/* The last step: the completion handler, then the job is gone. Whether the framework
+ * keeps the machine alive across the handler is not documented: the seed chooses, as
+ * for the other operations (vz_virtual_machine.m). When it does not, a client that
+ * releases its last reference in the handler leaves a zombie, which the touch after
+ * the handler turns into an abort. */
 static void job_complete(struct job *job)
 {
     VZVirtualMachine *vm = job->vm;
+    BOOL early = sim_choose(2) == 0 && [vm sim_clientReferences] > 0;
     [vm sim_enterCallback];
+    if (early) [vm sim_unhold];
     job->handler(job->error);
     [vm sim_exitCallback];
+    if (!early) [vm sim_unhold];
     [job->error release];
     _Block_release(job->handler);
     free(job->path);
     free(job);
-    [vm sim_unhold];
+}
+
+/* The completion handler, as a work item of its own, when the seed says: at once or
+ * a few milliseconds later (Apple does not say how long after the state change). */
+static void job_callback(struct job *job)
+{
+    uint64_t ms = 0;
+    switch (sim_choose(3)) {
+    case 0: ms = 0; break;
+    case 1: ms = 1 + sim_choose(4); break;
+    default: ms = 5 + sim_choose(20); break;
+    }
+    job_later(job, ms, job_complete);
 }
 
 static struct job *job_new(VZVirtualMachine *vm, void (^handler)(NSError *), NSURL *url)
@@ -315,7 +338,7 @@ static void save_step(struct job *job)
         if (err != 0) job->error = [save_error(err) retain];
     }
     [vm sim_setState:VZVirtualMachineStatePaused];
-    job_later(job, 1, job_complete);
+    job_callback(job);
 }
 
 /* ---- restore ---- */
@@ -335,7 +358,7 @@ static void restore_step(struct job *job)
         [vm sim_resumeRestoredGuest];
         [vm sim_setState:VZVirtualMachineStatePaused];
     }
-    job_later(job, 1, job_complete);
+    job_callback(job);
 }
 
 @implementation VZVirtualMachine (SaveRestore)
@@ -364,7 +387,7 @@ static void restore_step(struct job *job)
         job->error = [state_error(VZErrorInvalidVirtualMachineState,
                                   @"Invalid virtual machine state: only a paused virtual machine "
                                    "can be saved.") retain];
-        job_later(job, 1, job_complete);
+        job_callback(job);
         return;
     }
     [self sim_setState:SimVZVirtualMachineStateSaving];
@@ -385,7 +408,7 @@ static void restore_step(struct job *job)
         job->error = [state_error(VZErrorInvalidVirtualMachineStateTransition,
                                   @"Invalid virtual machine state transition: only a stopped "
                                    "virtual machine can be restored.") retain];
-        job_later(job, 1, job_complete);
+        job_callback(job);
         return;
     }
     [self sim_setState:SimVZVirtualMachineStateRestoring];
