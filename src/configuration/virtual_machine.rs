@@ -44,7 +44,7 @@ objc_methods! {
     fn max_cpu_raw(class: ClassRef) -> usize = "maximumAllowedCPUCount";
 }
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 objc_methods! {
     fn validate_save_restore_raw(config: &Id, error: &mut foundation::ErrorSlot) -> bool =
         "validateSaveRestoreSupportWithError:";
@@ -394,13 +394,14 @@ impl VirtualMachineConfiguration {
     }
 
     /// Checks that a virtual machine with this configuration can save and restore its
-    /// state (`validateSaveRestoreSupportWithError:`, macOS 14, Apple silicon only).
+    /// state (`validateSaveRestoreSupportWithError:`, macOS 14, Apple silicon only; also
+    /// compiled for the Linux test simulator).
     ///
     /// # Errors
     ///
     /// [`VZError::Unsupported`] before macOS 14, or [`VZError::InvalidConfiguration`]
     /// with the framework's reason.
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     pub fn validate_save_restore_support(&self) -> Result<(), VZError> {
         crate::configuration::method_since(
             &self.obj,

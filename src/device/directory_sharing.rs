@@ -1,6 +1,7 @@
 //! Directory sharing (macOS 12): `VZVirtioFileSystemDeviceConfiguration` (virtiofs)
 //! with a `VZSingleDirectoryShare`, a `VZMultipleDirectoryShare`, or on Apple silicon
-//! a `VZLinuxRosettaDirectoryShare` (macOS 13).
+//! a `VZLinuxRosettaDirectoryShare` (macOS 13; the Linux test simulator compiles it
+//! too).
 //!
 //! In a Linux guest: `mount -t virtiofs <tag> /mnt/point`.
 //!
@@ -236,8 +237,9 @@ pub enum DirectoryShare {
     Single(SingleDirectoryShare),
     /// Named directories under the root of the mount.
     Multiple(MultipleDirectoryShare),
-    /// Rosetta for Linux binaries (Apple silicon, macOS 13).
-    #[cfg(target_arch = "aarch64")]
+    /// Rosetta for Linux binaries (macOS 13; Apple silicon only, also compiled for the
+    /// Linux test simulator).
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     Rosetta(LinuxRosettaDirectoryShare),
 }
 
@@ -246,7 +248,7 @@ impl AsObject for DirectoryShare {
         match self {
             Self::Single(s) => &s.obj,
             Self::Multiple(s) => &s.obj,
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Rosetta(s) => &s.obj,
         }
     }
@@ -264,7 +266,7 @@ impl From<MultipleDirectoryShare> for DirectoryShare {
     }
 }
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 impl From<LinuxRosettaDirectoryShare> for DirectoryShare {
     fn from(s: LinuxRosettaDirectoryShare) -> Self {
         Self::Rosetta(s)
@@ -427,7 +429,8 @@ impl VirtioFileSystemDeviceConfiguration {
 }
 
 /// `VZLinuxRosettaAvailability`: whether Rosetta for Linux binaries can be used on
-/// this Mac. See `LinuxRosettaDirectoryShare::availability` (Apple silicon only).
+/// this Mac. See `LinuxRosettaDirectoryShare::availability` (Apple silicon only; also
+/// compiled for the Linux test simulator).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LinuxRosettaAvailability {
@@ -447,9 +450,9 @@ pub enum LinuxRosettaAvailability {
 }
 
 impl LinuxRosettaAvailability {
-    /// Maps the framework's `NSInteger` value. Used only on Apple silicon, and by the
-    /// tests everywhere.
-    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    /// Maps the framework's `NSInteger` value. Used on Apple silicon and in the
+    /// simulator, and by the unit tests everywhere.
+    #[cfg_attr(not(any(target_arch = "aarch64", arcbox_vz_sim)), allow(dead_code))]
     pub(crate) fn from_raw(raw: isize) -> Self {
         match raw {
             0 => Self::NotSupported,
@@ -460,12 +463,13 @@ impl LinuxRosettaAvailability {
     }
 }
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 pub use rosetta::*;
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 mod rosetta {
-    //! `VZLinuxRosettaDirectoryShare` and its caching options (Apple silicon only).
+    //! `VZLinuxRosettaDirectoryShare` and its caching options (Apple silicon only on
+    //! macOS; the Linux test simulator compiles them too, so its tests exercise them).
     //!
     //! The caching-option classes are not in the crate's reference table; their
     //! selectors were checked against Apple's headers and documentation:
@@ -510,7 +514,8 @@ mod rosetta {
         class_since(class!("VZLinuxRosettaDirectoryShare"), ROSETTA, "13.0")
     }
 
-    /// `VZLinuxRosettaDirectoryShare` (macOS 13, Apple silicon only): shares Rosetta
+    /// `VZLinuxRosettaDirectoryShare` (macOS 13, Apple silicon only; also compiled for
+    /// the Linux test simulator): shares Rosetta
     /// with a Linux guest so it can run x86_64 binaries. Mount the device's tag in
     /// the guest and register the `rosetta` binary with `binfmt_misc`.
     ///
@@ -896,7 +901,7 @@ impl VirtioFileSystemDevice {
     /// [`VZError::InvalidArgument`] for a Rosetta share, which the framework refuses
     /// at run time (it raises): configure Rosetta before starting.
     pub fn set_share(&self, share: Option<DirectoryShare>) -> Result<(), VZError> {
-        #[cfg(target_arch = "aarch64")]
+        #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
         if matches!(share, Some(DirectoryShare::Rosetta(_))) {
             return Err(VZError::invalid_argument(
                 "directory share",

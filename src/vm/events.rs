@@ -56,7 +56,7 @@ pub enum StopReason {
     HostStopped,
     /// The virtual machine stopped because of an error.
     Error(FrameworkError),
-    /// The last start failed with this error.
+    /// The last start, or the last restore of a saved state, failed with this error.
     StartFailed(FrameworkError),
     /// It has not run since it was created.
     NeverStarted,
@@ -184,12 +184,15 @@ impl EventHub {
         wakers.into_iter().for_each(bridge::wake);
     }
 
-    /// A start is about to be sent: the last stop reason no longer applies.
-    pub(crate) fn start_began(&self) {
-        let mut state = self.lock();
-        state.last_stop = None;
-        state.ever_started = true;
-        state.state = Some(VirtualMachineState::Starting);
+    /// A start or a restore is about to be sent, and the virtual machine will be
+    /// `state` (starting or restoring): the last stop reason no longer applies. A
+    /// restored machine runs again like a started one, so its next stop needs a new
+    /// reason (and a failed restore gives one: `StartFailed`).
+    pub(crate) fn start_began(&self, state: VirtualMachineState) {
+        let mut hub = self.lock();
+        hub.last_stop = None;
+        hub.ever_started = true;
+        hub.state = Some(state);
     }
 
     /// A new event stream that sees what happens from now on.
@@ -441,7 +444,7 @@ mod tests {
     #[test]
     fn a_reason_that_comes_before_the_state_waits_for_the_state() {
         let hub = Arc::new(EventHub::default());
-        hub.start_began();
+        hub.start_began(VirtualMachineState::Starting);
         let id = hub.add_stop_waiter();
         let mut cx = Context::from_waker(Waker::noop());
         hub.arm_stop_waiter(id, VirtualMachineState::Running);
@@ -458,7 +461,7 @@ mod tests {
     #[test]
     fn a_stopped_state_whose_reason_is_late_waits_for_it() {
         let hub = Arc::new(EventHub::default());
-        hub.start_began();
+        hub.start_began(VirtualMachineState::Starting);
         let id = hub.add_stop_waiter();
         let mut cx = Context::from_waker(Waker::noop());
         // The state notification came first: stopped, but why is not known yet.

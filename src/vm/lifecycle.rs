@@ -19,15 +19,15 @@
 //!
 //! [`VmEvent::StateChanged`]: crate::VmEvent::StateChanged
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 use std::path::Path;
 use std::sync::Arc;
 
 use super::events::StopReason;
 use super::handle::VirtualMachine;
 use super::machine::{
-    can_pause_raw, can_request_stop_raw, can_resume_raw, can_start_raw, can_stop_raw, state_of,
-    stop_raw,
+    Parts, can_pause_raw, can_request_stop_raw, can_resume_raw, can_start_raw, can_stop_raw,
+    state_of, stop_raw,
 };
 use super::state::VirtualMachineState;
 use crate::bridge::{self, Completion};
@@ -47,7 +47,7 @@ objc_methods! {
     fn start_options_init(options: Allocated) -> Option<Id> = "init";
 }
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 objc_methods! {
     fn save_raw(vm: &Id, url: &Id, handler: &RcBlock) = "saveMachineStateToURL:completionHandler:";
     fn restore_raw(vm: &Id, url: &Id, handler: &RcBlock) =
@@ -58,6 +58,23 @@ objc_methods! {
         "setStartUpFromMacOSRecovery:";
 }
 
+/// `validateSaveRestoreSupportWithError:` of the framework's copy of the
+/// configuration (on the VM queue, where that copy lives).
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+fn validate_save_restore(config: &Id) -> Result<(), VZError> {
+    crate::configuration::method_since(
+        config,
+        sel!("validateSaveRestoreSupportWithError:"),
+        "saving and restoring virtual machine state",
+        "14.0",
+    )?;
+    with_error(
+        "-[VZVirtualMachineConfiguration validateSaveRestoreSupportWithError:]",
+        |error| validate_save_restore_raw(config, error).then_some(()),
+    )
+    .map_err(VZError::InvalidConfiguration)
+}
+
 /// A lifecycle operation, run on the VM queue.
 #[derive(Debug)]
 enum Op {
@@ -66,9 +83,9 @@ enum Op {
     Pause,
     Resume,
     Stop,
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     Save(Id),
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     Restore(Id),
 }
 
@@ -80,15 +97,21 @@ impl Op {
             Self::Pause => "pause",
             Self::Resume => "resume",
             Self::Stop => "stop",
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Save(_) => "save the state of",
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Restore(_) => "restore the state of",
         }
     }
 
-    /// `Unsupported` when this macOS lacks the method.
-    fn check_available(&self, vm: &Id) -> Result<(), VZError> {
+    /// `Unsupported` when this macOS lacks the method; for save and restore, also
+    /// `InvalidConfiguration` when the configuration cannot be saved (the framework
+    /// raises if asked anyway). On the VM queue, in the hop that sends the operation.
+    fn check_available(&self, parts: &Parts) -> Result<(), VZError> {
+        #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+        if matches!(self, Self::Save(_) | Self::Restore(_)) {
+            validate_save_restore(&parts.config)?;
+        }
         let (sel, feature, min_macos) = match self {
             Self::Stop => (sel!("stopWithCompletionHandler:"), "force stop", "12.0"),
             Self::StartWithOptions(_) => (
@@ -96,13 +119,13 @@ impl Op {
                 "start options",
                 "13.0",
             ),
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Save(_) => (
                 sel!("saveMachineStateToURL:completionHandler:"),
                 "saving virtual machine state",
                 "14.0",
             ),
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Restore(_) => (
                 sel!("restoreMachineStateFromURL:completionHandler:"),
                 "restoring virtual machine state",
@@ -110,7 +133,7 @@ impl Op {
             ),
             _ => return Ok(()),
         };
-        crate::configuration::method_since(vm, sel, feature, min_macos)
+        crate::configuration::method_since(&parts.vm, sel, feature, min_macos)
     }
 
     /// Whether the current state allows it (the `can…` properties; save needs Paused,
@@ -121,9 +144,9 @@ impl Op {
             Self::Pause => can_pause_raw(vm),
             Self::Resume => can_resume_raw(vm),
             Self::Stop => can_stop_raw(vm),
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Save(_) => state_of(vm) == VirtualMachineState::Paused,
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Restore(_) => state_of(vm) == VirtualMachineState::Stopped,
         }
     }
@@ -135,15 +158,22 @@ impl Op {
             Self::Pause => pause_raw(vm, handler),
             Self::Resume => resume_raw(vm, handler),
             Self::Stop => stop_raw(vm, handler),
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Save(url) => save_raw(vm, url, handler),
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
             Self::Restore(url) => restore_raw(vm, url, handler),
         }
     }
 
-    fn is_start(&self) -> bool {
-        matches!(self, Self::Start | Self::StartWithOptions(_))
+    /// The state a start or a restore puts the virtual machine in: both begin a new
+    /// run, whose stop needs its own reason. `None` for the other operations.
+    fn run_begins(&self) -> Option<VirtualMachineState> {
+        match self {
+            Self::Start | Self::StartWithOptions(_) => Some(VirtualMachineState::Starting),
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+            Self::Restore(_) => Some(VirtualMachineState::Restoring),
+            _ => None,
+        }
     }
 }
 
@@ -174,12 +204,13 @@ impl StartOptions {
     }
 
     /// Options for a macOS guest that boot into macOS Recovery
-    /// (`VZMacOSVirtualMachineStartOptions.startUpFromMacOSRecovery`, Apple silicon).
+    /// (`VZMacOSVirtualMachineStartOptions.startUpFromMacOSRecovery`; Apple silicon only,
+    /// also compiled for the Linux test simulator).
     ///
     /// # Errors
     ///
     /// [`VZError::Unsupported`] before macOS 13.
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     pub fn macos_recovery() -> Result<Self, VZError> {
         let class = crate::configuration::class_since(
             class!("VZMacOSVirtualMachineStartOptions"),
@@ -210,7 +241,7 @@ impl VirtualMachine {
             }
             vm.with_parts_on_queue(|parts| {
                 let object = &parts.vm;
-                if let Err(e) = op.check_available(object) {
+                if let Err(e) = op.check_available(parts) {
                     let _ = tx.complete(Err(e));
                     return;
                 }
@@ -223,10 +254,10 @@ impl VirtualMachine {
                     return;
                 }
                 let hub = Arc::clone(vm.hub());
-                if op.is_start() {
-                    hub.start_began();
+                if let Some(state) = op.run_begins() {
+                    hub.start_began(state);
                 }
-                let (is_start, is_stop) = (op.is_start(), matches!(op, Op::Stop));
+                let (begins_run, is_stop) = (op.run_begins().is_some(), matches!(op, Op::Stop));
                 let handler = RcBlock::once::<ErrorArg, _>(move |error| {
                     let result = match error {
                         None => {
@@ -237,7 +268,7 @@ impl VirtualMachine {
                         }
                         Some(error) => {
                             let error = foundation::framework_error(&error);
-                            if is_start {
+                            if begins_run {
                                 hub.record_stop(StopReason::StartFailed(error.clone()));
                             }
                             Err(VZError::Framework(error))
@@ -337,8 +368,8 @@ impl VirtualMachine {
     }
 
     /// `-[VZVirtualMachine saveMachineStateToURL:completionHandler:]` (macOS 14,
-    /// Apple silicon): saves a paused virtual machine to `path`, after checking
-    /// `validateSaveRestoreSupportWithError:`.
+    /// Apple silicon only; also compiled for the Linux test simulator): saves a paused
+    /// virtual machine to `path`, after checking `validateSaveRestoreSupportWithError:`.
     ///
     /// # Errors
     ///
@@ -352,15 +383,15 @@ impl VirtualMachine {
     /// vm.save_machine_state("/tmp/vm.state").await?;
     /// # Ok(()) }
     /// ```
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     pub async fn save_machine_state(&self, path: impl AsRef<Path>) -> Result<(), VZError> {
         let url = crate::configuration::file_to_create(path.as_ref(), "saved state path")?;
-        self.validate_save_restore()?;
         self.run_to_end(Op::Save(url)).await
     }
 
     /// `-[VZVirtualMachine restoreMachineStateFromURL:completionHandler:]` (macOS 14,
-    /// Apple silicon): restores a stopped virtual machine from a file written by
+    /// Apple silicon only; also compiled for the Linux test simulator): restores a
+    /// stopped virtual machine from a file written by
     /// [`save_machine_state`](Self::save_machine_state); it is then paused.
     ///
     /// # Errors
@@ -375,27 +406,10 @@ impl VirtualMachine {
     /// vm.resume().await?;
     /// # Ok(()) }
     /// ```
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     pub async fn restore_machine_state(&self, path: impl AsRef<Path>) -> Result<(), VZError> {
         let url = crate::configuration::existing_file(path.as_ref(), "saved state path")?;
-        self.validate_save_restore()?;
         self.run_to_end(Op::Restore(url)).await
-    }
-
-    #[cfg(target_arch = "aarch64")]
-    fn validate_save_restore(&self) -> Result<(), VZError> {
-        self.with_parts(|parts| {
-            crate::configuration::method_since(
-                &parts.config,
-                sel!("validateSaveRestoreSupportWithError:"),
-                "saving and restoring virtual machine state",
-                "14.0",
-            )?;
-            with_error("validateSaveRestoreSupportWithError:", |error| {
-                validate_save_restore_raw(&parts.config, error).then_some(())
-            })
-            .map_err(VZError::InvalidConfiguration)
-        })
     }
 
     /// `-[VZVirtualMachine requestStopWithError:]`: asks the guest to shut down, like

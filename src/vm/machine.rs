@@ -54,7 +54,7 @@ pub(super) struct Parts {
     pub(super) vm: Id,
     delegate: Id,
     /// The framework's copy of the configuration, for save/restore validation.
-    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    #[cfg_attr(not(any(target_arch = "aarch64", arcbox_vz_sim)), allow(dead_code))]
     pub(super) config: Id,
     hub: Arc<EventHub>,
     queue: Queue,

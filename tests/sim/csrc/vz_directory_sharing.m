@@ -13,7 +13,7 @@
  * characters unsafe for file systems, be longer than NAME_MAX, or other
  * restrictions".
  *
- * VZLinuxRosettaDirectoryShare exists only on arm64 and is not simulated.
+ * VZLinuxRosettaDirectoryShare (arm64 only on a Mac) is in vz_rosetta.m.
  */
 #include <limits.h>
 #include "sim_vz.h"

@@ -13,6 +13,7 @@ use std::ffi::c_int;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+pub mod arm64;
 pub mod availability;
 
 pub mod raw {
