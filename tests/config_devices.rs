@@ -11,7 +11,7 @@ use arcbox_vz::{
     VirtioTraditionalMemoryBalloonDeviceConfiguration, VirtualMachineConfiguration,
     XHCIControllerConfiguration,
 };
-use common::{TempDir, invalid_argument, minimal_config, sim};
+use common::{TempDir, invalid_argument, macos, minimal_config, sim, since};
 
 /// The framework's reason when `validate` fails with VZErrorDomain code 2.
 fn framework_refusal(config: &VirtualMachineConfiguration) -> String {
@@ -47,11 +47,18 @@ fn builders_round_trip() {
         drop(VirtioEntropyDeviceConfiguration::default());
         drop(VirtioTraditionalMemoryBalloonDeviceConfiguration::new());
         drop(VirtioTraditionalMemoryBalloonDeviceConfiguration::default());
-        drop(USBKeyboardConfiguration::new().unwrap());
-        drop(USBScreenCoordinatePointingDeviceConfiguration::new().unwrap());
-        drop(XHCIControllerConfiguration::new().unwrap());
+        drop(since("12.0", USBKeyboardConfiguration::new()));
+        drop(since(
+            "12.0",
+            USBScreenCoordinatePointingDeviceConfiguration::new(),
+        ));
+        drop(since("15.0", XHCIControllerConfiguration::new()));
 
-        let mut scanout = VirtioGraphicsScanoutConfiguration::new(1920, 1080).unwrap();
+        let Some(mut scanout) = since("13.0", VirtioGraphicsScanoutConfiguration::new(1920, 1080))
+        else {
+            drop(since("13.0", VirtioGraphicsDeviceConfiguration::new()));
+            return;
+        };
         assert_eq!(
             (scanout.width_in_pixels(), scanout.height_in_pixels()),
             (1920, 1080)
@@ -83,34 +90,49 @@ fn builders_round_trip() {
 #[test]
 fn a_configuration_with_one_of_each_device_validates_and_builds() {
     sim::scenario(|| {
+        // One of each device this macOS has; the newer ones are refused as such.
         let dir = TempDir::new("devices");
         let mut config = minimal_config(&dir);
+        if let Some(platform) = since("12.0", GenericPlatform::new()) {
+            config.set_platform(platform);
+        }
         config
-            .set_platform(GenericPlatform::new().unwrap())
             .set_socket_devices(vec![VirtioSocketDeviceConfiguration::new()])
             .set_entropy_devices(vec![VirtioEntropyDeviceConfiguration::new()])
             .set_memory_balloon_devices(vec![
                 VirtioTraditionalMemoryBalloonDeviceConfiguration::new(),
-            ])
-            .set_graphics_devices(vec![gpu_with(vec![
-                VirtioGraphicsScanoutConfiguration::new(1024, 768).unwrap(),
-            ])])
-            .set_keyboards(vec![USBKeyboardConfiguration::new().unwrap()])
-            .set_pointing_devices(vec![
-                USBScreenCoordinatePointingDeviceConfiguration::new().unwrap(),
-            ])
-            .set_usb_controllers(vec![XHCIControllerConfiguration::new().unwrap()]);
+            ]);
+        let scanout = since("13.0", VirtioGraphicsScanoutConfiguration::new(1024, 768));
+        if let Some(scanout) = scanout {
+            config.set_graphics_devices(vec![gpu_with(vec![scanout])]);
+        }
+        if let Some(keyboard) = since("12.0", USBKeyboardConfiguration::new()) {
+            config.set_keyboards(vec![keyboard]);
+        }
+        let pointing = since(
+            "12.0",
+            USBScreenCoordinatePointingDeviceConfiguration::new(),
+        );
+        if let Some(pointing) = pointing {
+            config.set_pointing_devices(vec![pointing]);
+        }
+        if let Some(xhci) = since("15.0", XHCIControllerConfiguration::new()) {
+            config.set_usb_controllers(vec![xhci]);
+        }
+        let count = |has: bool| usize::from(has);
         assert_eq!(config.socket_devices().len(), 1);
         assert_eq!(config.entropy_devices().len(), 1);
         assert_eq!(config.memory_balloon_devices().len(), 1);
-        assert_eq!(config.graphics_devices().len(), 1);
-        assert_eq!(
-            config.graphics_devices()[0].scanouts()[0].width_in_pixels(),
-            1024
-        );
-        assert_eq!(config.keyboards().len(), 1);
-        assert_eq!(config.pointing_devices().len(), 1);
-        assert_eq!(config.usb_controllers().len(), 1);
+        assert_eq!(config.graphics_devices().len(), count(macos("13.0")));
+        if macos("13.0") {
+            assert_eq!(
+                config.graphics_devices()[0].scanouts()[0].width_in_pixels(),
+                1024
+            );
+        }
+        assert_eq!(config.keyboards().len(), count(macos("12.0")));
+        assert_eq!(config.pointing_devices().len(), count(macos("12.0")));
+        assert_eq!(config.usb_controllers().len(), count(macos("15.0")));
         config.validate().unwrap();
         drop(config.build().unwrap());
     });
@@ -123,12 +145,13 @@ fn several_entropy_devices_and_a_gpu_without_scanouts_are_accepted() {
         // device to at most one scanout; nothing else here.
         let dir = TempDir::new("devices-many");
         let mut config = minimal_config(&dir);
-        config
-            .set_entropy_devices(vec![
-                VirtioEntropyDeviceConfiguration::new(),
-                VirtioEntropyDeviceConfiguration::new(),
-            ])
-            .set_graphics_devices(vec![VirtioGraphicsDeviceConfiguration::new().unwrap()]);
+        config.set_entropy_devices(vec![
+            VirtioEntropyDeviceConfiguration::new(),
+            VirtioEntropyDeviceConfiguration::new(),
+        ]);
+        if let Some(gpu) = since("13.0", VirtioGraphicsDeviceConfiguration::new()) {
+            config.set_graphics_devices(vec![gpu]);
+        }
         config.validate().unwrap();
     });
 }
@@ -195,8 +218,11 @@ fn a_gpu_with_two_scanouts_fails_validation() {
     sim::scenario(|| {
         let dir = TempDir::new("two-scanouts");
         let mut config = minimal_config(&dir);
+        let Some(first) = since("13.0", VirtioGraphicsScanoutConfiguration::new(1920, 1080)) else {
+            return;
+        };
         config.set_graphics_devices(vec![gpu_with(vec![
-            VirtioGraphicsScanoutConfiguration::new(1920, 1080).unwrap(),
+            first,
             VirtioGraphicsScanoutConfiguration::new(1280, 720).unwrap(),
         ])]);
         let reason = framework_refusal(&config);
@@ -217,6 +243,22 @@ fn bad_scanout_sizes_are_refused_before_the_framework_sees_them() {
             (isize::MIN, 600),
             (-1, -1),
         ];
+        if !macos("13.0") {
+            // Without the class, any size is refused as unsupported.
+            for (width, height) in cases {
+                assert!(
+                    matches!(
+                        VirtioGraphicsScanoutConfiguration::new(width, height),
+                        Err(VZError::Unsupported {
+                            min_macos: "13.0",
+                            ..
+                        })
+                    ),
+                    "{width}x{height}"
+                );
+            }
+            return;
+        }
         for (width, height) in cases {
             let (argument, reason) = invalid_argument(
                 VirtioGraphicsScanoutConfiguration::new(width, height).unwrap_err(),
