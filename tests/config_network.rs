@@ -13,7 +13,7 @@ use arcbox_vz::{
     MACAddress, NATNetworkDeviceAttachment, NetworkDeviceAttachment, VZError,
     VirtioNetworkDeviceConfiguration,
 };
-use common::{TempDir, invalid_argument, minimal_config, sim};
+use common::{TempDir, invalid_argument, minimal_config, sim, since};
 
 unsafe extern "C" {
     /// Simulator control (tests/sim/csrc/vz_network.m): whether the process holds the
@@ -166,10 +166,14 @@ fn file_handle_attachment_round_trips_and_owns_a_duplicate() {
             assert_eq!(inode(dup), inode(ours.as_raw_fd()), "for the same socket");
 
             assert_eq!(attachment.maximum_transmission_unit(), 1500, "the default");
-            attachment.set_maximum_transmission_unit(9000).unwrap();
-            assert_eq!(attachment.maximum_transmission_unit(), 9000);
-            attachment.set_maximum_transmission_unit(65535).unwrap();
-            assert_eq!(attachment.maximum_transmission_unit(), 65535);
+            // Before macOS 13 the MTU is 1500, and only 1500 can be set.
+            if since("13.0", attachment.set_maximum_transmission_unit(9000)).is_some() {
+                assert_eq!(attachment.maximum_transmission_unit(), 9000);
+                attachment.set_maximum_transmission_unit(65535).unwrap();
+                assert_eq!(attachment.maximum_transmission_unit(), 65535);
+            } else {
+                assert_eq!(attachment.maximum_transmission_unit(), 1500);
+            }
             attachment.set_maximum_transmission_unit(1500).unwrap();
             assert_eq!(attachment.maximum_transmission_unit(), 1500);
 
@@ -234,7 +238,10 @@ fn configurations_with_network_devices_validate() {
         let dir = TempDir::new("network-validate");
         let (ours, _peer) = UnixDatagram::pair().unwrap();
         let mut file_handle = FileHandleNetworkDeviceAttachment::new(&ours).unwrap();
-        file_handle.set_maximum_transmission_unit(4000).unwrap();
+        drop(since(
+            "13.0",
+            file_handle.set_maximum_transmission_unit(4000),
+        ));
         let mut config = minimal_config(&dir);
         config.set_network_devices(vec![
             VirtioNetworkDeviceConfiguration::new(NATNetworkDeviceAttachment::new()),
