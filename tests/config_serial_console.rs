@@ -14,7 +14,7 @@ use arcbox_vz::{
     VirtioConsoleDeviceConfiguration, VirtioConsoleDeviceSerialPortConfiguration,
     VirtioConsolePortConfiguration,
 };
-use common::{TempDir, invalid_argument, minimal_config, sim};
+use common::{TempDir, invalid_argument, minimal_config, sim, since};
 
 /// What a descriptor refers to, from /proc (`socket:[inode]`, a file path...).
 fn target(fd: RawFd) -> PathBuf {
@@ -164,7 +164,10 @@ fn a_file_the_framework_cannot_open_is_a_framework_error() {
 fn console_ports_round_trip() {
     sim::scenario(|| {
         let dir = TempDir::new("console");
-        let mut port = VirtioConsolePortConfiguration::new().unwrap();
+        let Some(mut port) = since("13.0", VirtioConsolePortConfiguration::new()) else {
+            drop(since("13.0", VirtioConsoleDeviceConfiguration::new()));
+            return;
+        };
         assert_eq!(port.name(), None);
         assert!(!port.is_console());
         assert!(port.attachment().is_none());
@@ -264,7 +267,9 @@ fn bad_inputs_are_refused_before_the_framework_sees_them() {
         );
 
         // Console port names.
-        let mut port = VirtioConsolePortConfiguration::new().unwrap();
+        let Some(mut port) = since("13.0", VirtioConsolePortConfiguration::new()) else {
+            return;
+        };
         let (argument, reason) = invalid_argument(port.set_name("bad\0name").unwrap_err());
         assert_eq!(argument, "console port name");
         assert!(reason.contains("NUL"), "{reason}");
@@ -326,17 +331,22 @@ fn open_files_do_not_leak() {
             let (a, b) = UnixStream::pair().unwrap();
             targets.push(target(a.as_raw_fd()));
             targets.push(target(b.as_raw_fd()));
-            let mut port = VirtioConsolePortConfiguration::new().unwrap();
-            port.set_attachment(FileHandleSerialPortAttachment::new(Some(&a), Some(&b)).unwrap());
-            let mut console = VirtioConsoleDeviceConfiguration::new().unwrap();
-            console.set_port(0, port).unwrap();
+            let handles = FileHandleSerialPortAttachment::new(Some(&a), Some(&b)).unwrap();
+            let mut config = minimal_config(&dir);
+            let mut serial_ports = Vec::new();
+            if let Some(mut port) = since("13.0", VirtioConsolePortConfiguration::new()) {
+                port.set_attachment(handles);
+                let mut console = VirtioConsoleDeviceConfiguration::new().unwrap();
+                console.set_port(0, port).unwrap();
+                config.set_console_devices(vec![console]);
+            } else {
+                // No console devices before macOS 13: a second serial port holds them.
+                serial_ports.push(VirtioConsoleDeviceSerialPortConfiguration::new(handles));
+            }
             let file = FileSerialPortAttachment::new(&log, true).unwrap();
             targets.push(log);
-            let serial = VirtioConsoleDeviceSerialPortConfiguration::new(file);
-            let mut config = minimal_config(&dir);
-            config
-                .set_console_devices(vec![console])
-                .set_serial_ports(vec![serial]);
+            serial_ports.insert(0, VirtioConsoleDeviceSerialPortConfiguration::new(file));
+            config.set_serial_ports(serial_ports);
             config.validate().unwrap();
             ends.push((a, b));
         }
