@@ -11,7 +11,7 @@ use arcbox_vz::{
     VirtioTraditionalMemoryBalloonDeviceConfiguration, VirtualMachineConfiguration,
     XHCIControllerConfiguration,
 };
-use common::{TempDir, invalid_argument, macos, minimal_config, sim, since};
+use common::{TempDir, assert_unsupported, invalid_argument, macos, minimal_config, sim, since};
 
 /// The framework's reason when `validate` fails with VZErrorDomain code 2.
 fn framework_refusal(config: &VirtualMachineConfiguration) -> String {
@@ -246,15 +246,9 @@ fn bad_scanout_sizes_are_refused_before_the_framework_sees_them() {
         if !macos("13.0") {
             // Without the class, any size is refused as unsupported.
             for (width, height) in cases {
-                assert!(
-                    matches!(
-                        VirtioGraphicsScanoutConfiguration::new(width, height),
-                        Err(VZError::Unsupported {
-                            min_macos: "13.0",
-                            ..
-                        })
-                    ),
-                    "{width}x{height}"
+                assert_unsupported(
+                    "13.0",
+                    VirtioGraphicsScanoutConfiguration::new(width, height),
                 );
             }
             return;

@@ -158,3 +158,17 @@ pub(crate) fn disk_device() -> Option<(std::fs::File, PathBuf)> {
     }
     None
 }
+
+/// Asserts that `result` is `Unsupported { min_macos: min }`: what a feature newer than
+/// the macOS played gives, whatever its input (for the inputs `since` cannot take,
+/// such as bad ones).
+#[track_caller]
+pub(crate) fn assert_unsupported<T: std::fmt::Debug>(
+    min: &'static str,
+    result: Result<T, arcbox_vz::VZError>,
+) {
+    match result {
+        Err(arcbox_vz::VZError::Unsupported { min_macos, .. }) if min_macos == min => {}
+        other => panic!("expected Unsupported {{ min_macos: {min:?} }}, got {other:?}"),
+    }
+}
