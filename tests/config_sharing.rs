@@ -11,7 +11,7 @@ use arcbox_vz::{
     DirectoryShare, MultipleDirectoryShare, SharedDirectory, SingleDirectoryShare, VZError,
     VirtioFileSystemDeviceConfiguration,
 };
-use common::{TempDir, invalid_argument, minimal_config, sim};
+use common::{TempDir, assert_unsupported, invalid_argument, macos, minimal_config, sim, since};
 
 fn subdir(dir: &TempDir, name: &str) -> PathBuf {
     let path = dir.path().join(name);
@@ -32,7 +32,12 @@ fn the_documented_snippet_works() {
             config.set_directory_sharing_devices(vec![fs_device]);
             Ok(())
         };
-        run().unwrap();
+        if since("12.0", run()).is_none() {
+            // Nothing was set, and the configuration is still valid.
+            assert!(config.directory_sharing_devices().is_empty());
+            config.validate().unwrap();
+            return;
+        }
         assert_eq!(config.directory_sharing_devices().len(), 1);
         assert_eq!(config.directory_sharing_devices()[0].tag(), "myshare");
         config.validate().unwrap();
@@ -44,7 +49,9 @@ fn shared_and_single_directory_round_trip() {
     sim::scenario(|| {
         let dir = TempDir::new("single");
         let host = subdir(&dir, "data");
-        let rw = SharedDirectory::new(&host, false).unwrap();
+        let Some(rw) = since("12.0", SharedDirectory::new(&host, false)) else {
+            return;
+        };
         assert_eq!(rw.path(), host);
         assert!(!rw.is_read_only());
         let ro = SharedDirectory::new(&host, true).unwrap();
@@ -83,8 +90,15 @@ fn multiple_directory_share_round_trips() {
         let dir = TempDir::new("multiple");
         let a = subdir(&dir, "a");
         let b = subdir(&dir, "b");
+        let Some(src) = since("12.0", SharedDirectory::new(&a, false)) else {
+            assert_unsupported(
+                "12.0",
+                MultipleDirectoryShare::new(Vec::<(String, SharedDirectory)>::new()),
+            );
+            return;
+        };
         let share = MultipleDirectoryShare::new([
-            ("src", SharedDirectory::new(&a, false).unwrap()),
+            ("src", src),
             ("docs", SharedDirectory::new(&b, true).unwrap()),
         ])
         .unwrap();
@@ -121,6 +135,13 @@ fn multiple_directory_share_round_trips() {
 fn canonicalized_names_are_valid_names() {
     sim::scenario(|| {
         let dir = TempDir::new("canon");
+        if !macos("12.0") {
+            // No class to ask: no name can be made.
+            for name in ["ok", "a/b", ""] {
+                assert_eq!(MultipleDirectoryShare::canonicalized_name(name), None);
+            }
+            return;
+        }
         assert_eq!(
             MultipleDirectoryShare::canonicalized_name("ok").as_deref(),
             Some("ok")
@@ -144,8 +165,18 @@ fn tags_follow_apples_limit() {
     sim::scenario(|| {
         let dir = TempDir::new("tags");
         let host = subdir(&dir, "h");
-        let share = || SingleDirectoryShare::new(SharedDirectory::new(&host, false).unwrap());
         assert_eq!(VirtioFileSystemDeviceConfiguration::MAX_TAG_LEN, 35);
+        let automount = since(
+            "13.0",
+            VirtioFileSystemDeviceConfiguration::macos_guest_automount_tag(),
+        );
+        if let Some(automount) = &automount {
+            assert_eq!(automount, "com.apple.virtio-fs.automount");
+        }
+        if since("12.0", SharedDirectory::new(&host, false)).is_none() {
+            return;
+        }
+        let share = || SingleDirectoryShare::new(SharedDirectory::new(&host, false).unwrap());
         // 35 bytes is the longest valid tag ("less than 36 bytes"), in ASCII and UTF-8.
         let longest = "t".repeat(35);
         assert_eq!(
@@ -157,12 +188,9 @@ fn tags_follow_apples_limit() {
         let utf8 = format!("{}a", "é".repeat(17)); // 35 bytes, 18 characters
         assert_eq!(utf8.len(), 35);
         VirtioFileSystemDeviceConfiguration::new(&utf8, share()).unwrap();
-        assert_eq!(
-            VirtioFileSystemDeviceConfiguration::macos_guest_automount_tag().unwrap(),
-            "com.apple.virtio-fs.automount"
-        );
-        let automount = VirtioFileSystemDeviceConfiguration::macos_guest_automount_tag().unwrap();
-        VirtioFileSystemDeviceConfiguration::new(&automount, share()).unwrap();
+        if let Some(automount) = automount {
+            VirtioFileSystemDeviceConfiguration::new(&automount, share()).unwrap();
+        }
     });
 }
 
@@ -181,6 +209,14 @@ fn bad_inputs_are_refused_before_the_framework_sees_them() {
             (PathBuf::from(OsStr::from_bytes(b"/tmp/\xff")), "UTF-8"),
             (PathBuf::new(), "empty"),
         ];
+        if !macos("12.0") {
+            // Without the class, every path is refused as unsupported.
+            for (path, _) in cases {
+                assert_unsupported("12.0", SharedDirectory::new(&path, false));
+            }
+            assert_unsupported("12.0", SharedDirectory::new(&host, false));
+            return;
+        }
         for (path, why) in cases {
             let (argument, reason) =
                 invalid_argument(SharedDirectory::new(&path, false).unwrap_err());
@@ -248,6 +284,14 @@ fn configurations_with_shares_validate_and_duplicate_tags_fail() {
         let dir = TempDir::new("validate-sharing");
         let a = subdir(&dir, "a");
         let b = subdir(&dir, "b");
+        if since("12.0", SharedDirectory::new(&a, true)).is_none() {
+            // An empty list is never sent, so it is fine on any macOS.
+            let mut config = minimal_config(&dir);
+            config.set_directory_sharing_devices(Vec::new());
+            config.validate().unwrap();
+            drop(config.build().unwrap());
+            return;
+        }
         let single = |p: &Path, tag: &str| {
             VirtioFileSystemDeviceConfiguration::new(
                 tag,
