@@ -18,7 +18,7 @@ use arcbox_vz::{
     StorageDeviceAttachment, StorageDeviceConfiguration, USBMassStorageDeviceConfiguration,
     VZError, VirtioBlockDeviceConfiguration, VirtualMachineConfiguration,
 };
-use common::{TempDir, invalid_argument, sim};
+use common::{TempDir, assert_unsupported, invalid_argument, macos, sim, since};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -53,16 +53,20 @@ fn disk_image_attachment_round_trips() {
         let disk = DiskImageStorageDeviceAttachment::new(&path, false).unwrap();
         assert_eq!(disk.path(), path);
         assert!(!disk.is_read_only());
-        assert_eq!(
-            disk.caching_mode().unwrap(),
-            DiskImageCachingMode::Automatic,
-            "framework default"
-        );
-        assert_eq!(
-            disk.synchronization_mode().unwrap(),
-            DiskImageSynchronizationMode::Full,
-            "framework default"
-        );
+        if let Some(caching) = since("12.0", disk.caching_mode()) {
+            assert_eq!(
+                caching,
+                DiskImageCachingMode::Automatic,
+                "framework default"
+            );
+        }
+        if let Some(sync) = since("12.0", disk.synchronization_mode()) {
+            assert_eq!(
+                sync,
+                DiskImageSynchronizationMode::Full,
+                "framework default"
+            );
+        }
 
         let read_only = DiskImageStorageDeviceAttachment::new(&path, true).unwrap();
         assert!(read_only.is_read_only());
@@ -77,9 +81,11 @@ fn disk_image_attachment_round_trips() {
                 DiskImageSynchronizationMode::Fsync,
                 DiskImageSynchronizationMode::None,
             ] {
-                let disk =
-                    DiskImageStorageDeviceAttachment::with_options(&path, true, caching, sync)
-                        .unwrap();
+                let with_options =
+                    DiskImageStorageDeviceAttachment::with_options(&path, true, caching, sync);
+                let Some(disk) = since("12.0", with_options) else {
+                    continue;
+                };
                 assert_eq!(disk.path(), path);
                 assert!(disk.is_read_only());
                 assert_eq!(disk.caching_mode().unwrap(), caching);
@@ -108,6 +114,19 @@ fn disk_image_attachment_round_trips() {
 #[test]
 fn block_device_attachment_owns_a_duplicate_descriptor() {
     sim::scenario(|| {
+        if !macos("14.0") {
+            // Refused before the descriptor is even looked at.
+            let null = File::open("/dev/null").unwrap();
+            assert_unsupported(
+                "14.0",
+                DiskBlockDeviceStorageDeviceAttachment::new(
+                    &null,
+                    true,
+                    DiskSynchronizationMode::Full,
+                ),
+            );
+            return;
+        }
         let Some((disk, path)) = disk() else { return };
         // The first NSFileHandle makes GNUstep open descriptors of its own; count after it.
         drop(
@@ -168,8 +187,14 @@ fn network_block_device_attachment_round_trips() {
             Duration::from_millis(2500),
             true,
             DiskSynchronizationMode::None,
-        )
-        .unwrap();
+        );
+        let Some(nbd) = since("14.0", nbd) else {
+            assert_unsupported(
+                "14.0",
+                NetworkBlockDeviceStorageDeviceAttachment::with_url(url),
+            );
+            return;
+        };
         assert_eq!(nbd.url(), url);
         assert_eq!(nbd.timeout(), Duration::from_millis(2500));
         assert!(nbd.is_forced_read_only());
@@ -206,63 +231,74 @@ fn storage_devices_round_trip() {
         )
         .unwrap();
         assert_eq!(virtio.block_device_identifier(), "", "framework default");
-        virtio.set_block_device_identifier("root-disk").unwrap();
-        assert_eq!(virtio.block_device_identifier(), "root-disk");
-        // Exactly 20 bytes is allowed; the empty string removes the identifier.
-        virtio
-            .set_block_device_identifier("01234567890123456789")
-            .unwrap();
-        assert_eq!(virtio.block_device_identifier(), "01234567890123456789");
-        virtio.set_block_device_identifier("").unwrap();
+        if since("12.3", virtio.set_block_device_identifier("root-disk")).is_some() {
+            assert_eq!(virtio.block_device_identifier(), "root-disk");
+            // Exactly 20 bytes is allowed; the empty string removes the identifier.
+            virtio
+                .set_block_device_identifier("01234567890123456789")
+                .unwrap();
+            assert_eq!(virtio.block_device_identifier(), "01234567890123456789");
+            virtio.set_block_device_identifier("").unwrap();
+        }
         assert_eq!(virtio.block_device_identifier(), "");
         match virtio.attachment() {
             StorageDeviceAttachment::DiskImage(disk) => assert_eq!(disk.path(), path),
             other => panic!("unexpected attachment {other:?}"),
         }
-
-        let mut usb = USBMassStorageDeviceConfiguration::new(
-            DiskImageStorageDeviceAttachment::new(&path, true).unwrap(),
-        )
-        .unwrap();
-        let generated = usb.uuid().unwrap();
-        assert_eq!(generated.len(), 36, "{generated}");
-        let uuid = "E621E1F8-C36C-495A-93FC-0C247A3E6E5F";
-        usb.set_uuid(uuid).unwrap();
-        assert_eq!(usb.uuid().unwrap(), uuid);
-        usb.set_uuid(&uuid.to_lowercase()).unwrap();
-        assert_eq!(usb.uuid().unwrap().to_uppercase(), uuid);
-        assert!(
-            matches!(usb.attachment(), StorageDeviceAttachment::DiskImage(d) if d.is_read_only())
-        );
-
-        let nvme = NVMExpressControllerDeviceConfiguration::new(
-            NetworkBlockDeviceStorageDeviceAttachment::with_url("nbd://localhost/disk").unwrap(),
-        )
-        .unwrap();
-        match nvme.attachment() {
-            StorageDeviceAttachment::NetworkBlockDevice(nbd) => {
-                assert_eq!(nbd.url(), "nbd://localhost/disk")
-            }
-            other => panic!("unexpected attachment {other:?}"),
-        }
-
-        let devices: Vec<StorageDeviceConfiguration> = vec![virtio.into(), usb.into(), nvme.into()];
+        let mut devices: Vec<StorageDeviceConfiguration> = vec![virtio.into()];
         assert!(matches!(
             devices[0],
             StorageDeviceConfiguration::VirtioBlock(_)
         ));
-        assert!(matches!(
-            devices[1],
-            StorageDeviceConfiguration::USBMassStorage(_)
-        ));
-        assert!(matches!(
-            devices[2],
-            StorageDeviceConfiguration::NVMExpress(_)
-        ));
-        assert!(matches!(
-            devices[2].attachment(),
-            StorageDeviceAttachment::NetworkBlockDevice(_)
-        ));
+
+        let usb = USBMassStorageDeviceConfiguration::new(
+            DiskImageStorageDeviceAttachment::new(&path, true).unwrap(),
+        );
+        if let Some(mut usb) = since("13.0", usb) {
+            if let Some(generated) = since("15.0", usb.uuid()) {
+                assert_eq!(generated.len(), 36, "{generated}");
+                let uuid = "E621E1F8-C36C-495A-93FC-0C247A3E6E5F";
+                usb.set_uuid(uuid).unwrap();
+                assert_eq!(usb.uuid().unwrap(), uuid);
+                usb.set_uuid(&uuid.to_lowercase()).unwrap();
+                assert_eq!(usb.uuid().unwrap().to_uppercase(), uuid);
+            } else {
+                assert_unsupported("15.0", usb.set_uuid("E621E1F8-C36C-495A-93FC-0C247A3E6E5F"));
+            }
+            assert!(
+                matches!(usb.attachment(), StorageDeviceAttachment::DiskImage(d) if d.is_read_only())
+            );
+            devices.push(usb.into());
+            assert!(matches!(
+                devices[1],
+                StorageDeviceConfiguration::USBMassStorage(_)
+            ));
+        }
+
+        let nbd = NetworkBlockDeviceStorageDeviceAttachment::with_url("nbd://localhost/disk");
+        if let Some(nbd) = since("14.0", nbd) {
+            let nvme = NVMExpressControllerDeviceConfiguration::new(nbd).unwrap();
+            match nvme.attachment() {
+                StorageDeviceAttachment::NetworkBlockDevice(nbd) => {
+                    assert_eq!(nbd.url(), "nbd://localhost/disk")
+                }
+                other => panic!("unexpected attachment {other:?}"),
+            }
+            devices.push(nvme.into());
+            assert!(matches!(
+                devices[2],
+                StorageDeviceConfiguration::NVMExpress(_)
+            ));
+            assert!(matches!(
+                devices[2].attachment(),
+                StorageDeviceAttachment::NetworkBlockDevice(_)
+            ));
+        } else {
+            let disk = DiskImageStorageDeviceAttachment::new(&path, true).unwrap();
+            assert_unsupported("14.0", NVMExpressControllerDeviceConfiguration::new(disk));
+        }
+        let expected = 1 + usize::from(macos("13.0")) + usize::from(macos("14.0"));
+        assert_eq!(devices.len(), expected);
     });
 }
 
@@ -309,82 +345,109 @@ fn bad_inputs_are_refused_before_the_framework_sees_them() {
             .map(drop)
         };
 
+        // The releases each case needs, oldest first: before one of them, the case is
+        // refused as unsupported instead.
+        const ANY: &[&str] = &[];
+        const MODES: &[&str] = &["12.0"];
+        const IDENTIFIER: &[&str] = &["12.3"];
+        const USB_UUID: &[&str] = &["13.0", "15.0"];
+        const NBD: &[&str] = &["14.0"];
+        const BLOCK: &[&str] = &["14.0"];
         #[allow(clippy::type_complexity)]
-        let cases: Vec<(&str, Box<dyn Fn() -> Result<(), VZError> + '_>, &str, &str)> = vec![
+        let cases: Vec<(
+            &[&str],
+            &str,
+            Box<dyn Fn() -> Result<(), VZError> + '_>,
+            &str,
+            &str,
+        )> = vec![
             (
+                ANY,
                 "missing disk image",
                 Box::new(|| image(&missing)),
                 "disk image path",
                 "does not exist",
             ),
             (
+                ANY,
                 "directory as disk image",
                 Box::new(|| image(dir.path())),
                 "disk image path",
                 "is a directory",
             ),
             (
+                ANY,
                 "disk image path with NUL",
                 Box::new(|| image(&nul)),
                 "disk image path",
                 "NUL",
             ),
             (
+                ANY,
                 "non-UTF-8 disk image path",
                 Box::new(|| image(&non_utf8)),
                 "disk image path",
                 "UTF-8",
             ),
             (
+                ANY,
                 "image of 1000 bytes",
                 Box::new(|| image(&odd)),
                 "disk image path",
                 "not a multiple of 512",
             ),
             (
+                MODES,
                 "image of 1000 bytes, with modes",
                 Box::new(|| image_with_options(&odd)),
                 "disk image path",
                 "not a multiple of 512",
             ),
             (
+                MODES,
                 "missing image, with modes",
                 Box::new(|| image_with_options(&missing)),
                 "disk image path",
                 "does not exist",
             ),
             (
+                NBD,
                 "http URL",
                 Box::new(|| nbd("http://x")),
                 "NBD URL",
                 "scheme \"http\"",
             ),
             (
+                NBD,
                 "NBD URL without host",
                 Box::new(|| nbd("nbd://")),
                 "NBD URL",
                 "no host",
             ),
             (
+                NBD,
                 "not a URL",
                 Box::new(|| nbd("not a url")),
                 "NBD URL",
                 "contains ' '",
             ),
-            ("empty URL", Box::new(|| nbd("")), "NBD URL", "empty"),
+            (NBD, "empty URL", Box::new(|| nbd("")), "NBD URL", "empty"),
             (
+                NBD,
                 "NBD URL with bad port",
                 Box::new(|| nbd("nbd://host:99999/disk")),
                 "NBD URL",
                 "port",
             ),
             (
+                NBD,
                 "nbd+unix URL without socket",
                 Box::new(|| nbd("nbd+unix:///disk")),
                 "NBD URL",
                 "no socket path",
             ),
             (
+                NBD,
                 "http URL, default options",
                 Box::new(|| {
                     NetworkBlockDeviceStorageDeviceAttachment::with_url("http://x").map(drop)
@@ -393,6 +456,7 @@ fn bad_inputs_are_refused_before_the_framework_sees_them() {
                 "scheme",
             ),
             (
+                NBD,
                 "zero timeout",
                 Box::new(|| {
                     NetworkBlockDeviceStorageDeviceAttachment::new(
@@ -407,42 +471,49 @@ fn bad_inputs_are_refused_before_the_framework_sees_them() {
                 "not a positive duration",
             ),
             (
+                IDENTIFIER,
                 "identifier of 21 bytes",
                 Box::new(|| identifier("012345678901234567890")),
                 "block device identifier",
                 "21 bytes",
             ),
             (
+                IDENTIFIER,
                 "non-ASCII identifier",
                 Box::new(|| identifier("disque-é")),
                 "block device identifier",
                 "non-ASCII",
             ),
             (
+                IDENTIFIER,
                 "identifier with NUL",
                 Box::new(|| identifier("disk\0")),
                 "block device identifier",
                 "NUL",
             ),
             (
+                USB_UUID,
                 "bad USB UUID",
                 Box::new(|| usb_uuid("not-a-uuid")),
                 "USB device UUID",
                 "not a UUID",
             ),
             (
+                USB_UUID,
                 "empty USB UUID",
                 Box::new(|| usb_uuid("")),
                 "USB device UUID",
                 "not a UUID",
             ),
             (
+                USB_UUID,
                 "braced USB UUID",
                 Box::new(|| usb_uuid("{E621E1F8-C36C-495A-93FC-0C247A3E6E5F}")),
                 "USB device UUID",
                 "not a UUID",
             ),
             (
+                BLOCK,
                 "closed file descriptor",
                 Box::new(|| {
                     // A descriptor number that was open a moment ago and is now closed.
@@ -461,6 +532,7 @@ fn bad_inputs_are_refused_before_the_framework_sees_them() {
                 "cannot be used",
             ),
             (
+                BLOCK,
                 "regular file as block device",
                 Box::new(|| {
                     DiskBlockDeviceStorageDeviceAttachment::new(
@@ -474,6 +546,7 @@ fn bad_inputs_are_refused_before_the_framework_sees_them() {
                 "regular file",
             ),
             (
+                BLOCK,
                 "socket as block device",
                 Box::new(|| {
                     DiskBlockDeviceStorageDeviceAttachment::new(
@@ -494,7 +567,14 @@ fn bad_inputs_are_refused_before_the_framework_sees_them() {
             if pass == 1 {
                 fds = common::open_fds();
             }
-            for (case, call, argument, why) in &cases {
+            for (needs, case, call, argument, why) in &cases {
+                if let Some(min) = needs.iter().find(|min| !macos(min)) {
+                    match call() {
+                        Err(VZError::Unsupported { min_macos, .. }) if min_macos == *min => {}
+                        other => panic!("{case}: expected Unsupported {{ {min} }}, got {other:?}"),
+                    }
+                    continue;
+                }
                 let err = call().expect_err(case);
                 let (got, reason) = invalid_argument(err);
                 assert_eq!(got, *argument, "{case}: {reason}");
@@ -519,28 +599,30 @@ fn configuration_with_storage_devices_validates() {
         let root = disk_image(&dir, "root.img", 2048);
         let iso = disk_image(&dir, "installer.iso", 16);
 
-        let mut virtio = VirtioBlockDeviceConfiguration::new(
-            DiskImageStorageDeviceAttachment::with_options(
-                &root,
-                false,
-                DiskImageCachingMode::Cached,
-                DiskImageSynchronizationMode::Fsync,
-            )
-            .unwrap(),
+        // The devices this macOS has: the newer ones are refused as such above.
+        let root_disk = DiskImageStorageDeviceAttachment::with_options(
+            &root,
+            false,
+            DiskImageCachingMode::Cached,
+            DiskImageSynchronizationMode::Fsync,
+        );
+        let root_disk = since("12.0", root_disk)
+            .unwrap_or_else(|| DiskImageStorageDeviceAttachment::new(&root, false).unwrap());
+        let mut virtio = VirtioBlockDeviceConfiguration::new(root_disk).unwrap();
+        drop(since("12.3", virtio.set_block_device_identifier("root")));
+        let usb = since(
+            "13.0",
+            USBMassStorageDeviceConfiguration::new(
+                DiskImageStorageDeviceAttachment::new(&iso, true).unwrap(),
+            ),
+        );
+        let nvme = since(
+            "14.0",
+            NetworkBlockDeviceStorageDeviceAttachment::with_url("nbd://localhost:10809/data"),
         )
-        .unwrap();
-        virtio.set_block_device_identifier("root").unwrap();
-        let usb = USBMassStorageDeviceConfiguration::new(
-            DiskImageStorageDeviceAttachment::new(&iso, true).unwrap(),
-        )
-        .unwrap();
-        let nvme = NVMExpressControllerDeviceConfiguration::new(
-            NetworkBlockDeviceStorageDeviceAttachment::with_url("nbd://localhost:10809/data")
-                .unwrap(),
-        )
-        .unwrap();
-        // A disk device too, where this machine has one to open.
-        let raw = disk().map(|(disk, _)| {
+        .map(|nbd| NVMExpressControllerDeviceConfiguration::new(nbd).unwrap());
+        // A disk device too, where this machine has one to open (and macOS 14 on).
+        let raw = macos("14.0").then(disk).flatten().map(|(disk, _)| {
             VirtioBlockDeviceConfiguration::new(
                 DiskBlockDeviceStorageDeviceAttachment::new(
                     disk,
@@ -558,12 +640,20 @@ fn configuration_with_storage_devices_validates() {
             .set_memory_size(512 * MIB)
             .set_boot_loader(LinuxBootLoader::new(dir.kernel()).unwrap())
             .set_storage_devices(
-                [virtio.into(), usb.into(), nvme.into()]
-                    .into_iter()
-                    .chain(raw.map(Into::into))
-                    .collect(),
+                [
+                    Some(virtio.into()),
+                    usb.map(Into::into),
+                    nvme.map(Into::into),
+                    raw.map(Into::into),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
             );
-        let expected = 3 + usize::from(common::disk_device().is_some());
+        let expected = 1
+            + usize::from(macos("13.0"))
+            + usize::from(macos("14.0"))
+            + usize::from(macos("14.0") && common::disk_device().is_some());
         assert_eq!(config.storage_devices().len(), expected);
         config.validate().unwrap();
         drop(config.build().unwrap());
