@@ -11,7 +11,7 @@ use arcbox_vz::{
     BootLoader, EFIBootLoader, EFIVariableStore, GenericMachineIdentifier, GenericPlatform,
     LinuxBootLoader, VZError, VirtualMachineConfiguration,
 };
-use common::{TempDir, invalid_argument, minimal_config, sim};
+use common::{TempDir, assert_unsupported, invalid_argument, minimal_config, sim, since};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -43,8 +43,12 @@ fn configuration_round_trips_and_validates() {
         assert!(config.boot_loader().is_none());
         config.set_boot_loader(LinuxBootLoader::new(dir.kernel()).unwrap());
         assert!(matches!(config.boot_loader(), Some(BootLoader::Linux(_))));
-        config.set_platform(GenericPlatform::new().unwrap());
-        assert!(config.platform().is_some());
+        if let Some(platform) = since("12.0", GenericPlatform::new()) {
+            config.set_platform(platform);
+            assert!(config.platform().is_some());
+        } else {
+            assert!(config.platform().is_none());
+        }
         config.validate().unwrap();
         drop(config.build().unwrap());
     });
@@ -188,7 +192,12 @@ fn efi_boot_loader_and_variable_store() {
     sim::scenario(|| {
         let dir = TempDir::new("efi");
         let path = dir.path().join("nvram.bin");
-        let store = EFIVariableStore::create(&path, false).unwrap();
+        let Some(store) = since("13.0", EFIVariableStore::create(&path, false)) else {
+            assert!(!path.exists(), "nothing was created");
+            let existing = dir.file("nvram-existing.bin", &[0; 128]);
+            assert_unsupported("13.0", EFIVariableStore::open(&existing));
+            return;
+        };
         assert_eq!(store.path(), path);
         assert!(std::fs::metadata(&path).unwrap().len() > 0);
         // Creating again needs overwrite.
@@ -216,24 +225,38 @@ fn efi_boot_loader_and_variable_store() {
 #[test]
 fn generic_platform_and_machine_identifier() {
     sim::scenario(|| {
-        let id = GenericMachineIdentifier::new().unwrap();
-        let data = id.data_representation();
-        assert!(!data.is_empty());
-        let rebuilt = GenericMachineIdentifier::from_data_representation(&data).unwrap();
-        assert_eq!(rebuilt, id);
-        assert_ne!(
-            GenericMachineIdentifier::new().unwrap(),
-            id,
-            "each new one is unique"
-        );
-        let (argument, _) = invalid_argument(
-            GenericMachineIdentifier::from_data_representation(b"garbage").unwrap_err(),
-        );
-        assert_eq!(argument, "machine identifier data");
+        let id = since("13.0", GenericMachineIdentifier::new());
+        if let Some(id) = &id {
+            let data = id.data_representation();
+            assert!(!data.is_empty());
+            let rebuilt = GenericMachineIdentifier::from_data_representation(&data).unwrap();
+            assert_eq!(&rebuilt, id);
+            assert_ne!(
+                &GenericMachineIdentifier::new().unwrap(),
+                id,
+                "each new one is unique"
+            );
+            let (argument, _) = invalid_argument(
+                GenericMachineIdentifier::from_data_representation(b"garbage").unwrap_err(),
+            );
+            assert_eq!(argument, "machine identifier data");
+        } else {
+            assert_unsupported(
+                "13.0",
+                GenericMachineIdentifier::from_data_representation(b"garbage"),
+            );
+        }
 
-        let mut platform = GenericPlatform::new().unwrap();
-        platform.set_machine_identifier(&id).unwrap();
-        assert_eq!(platform.machine_identifier().unwrap(), id);
+        let Some(mut platform) = since("12.0", GenericPlatform::new()) else {
+            assert!(!GenericPlatform::is_nested_virtualization_supported());
+            return;
+        };
+        if let Some(id) = &id {
+            platform.set_machine_identifier(id).unwrap();
+            assert_eq!(&platform.machine_identifier().unwrap(), id);
+        } else {
+            assert_unsupported("13.0", platform.machine_identifier());
+        }
 
         // The simulated Mac is not an M3.
         assert!(!GenericPlatform::is_nested_virtualization_supported());
