@@ -17,7 +17,7 @@ use arcbox_vz::{
     VirtioFileSystemDeviceConfiguration, VirtioGraphicsDeviceConfiguration,
     VirtioGraphicsScanoutConfiguration, XHCIControllerConfiguration,
 };
-use common::{ChildOutcome, TempDir, minimal_config, sim};
+use common::{ChildOutcome, TempDir, assert_unsupported, macos, minimal_config, sim, since};
 
 /// Long enough for a slow CI machine, short enough that a hang fails quickly.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -46,13 +46,19 @@ fn hidden_selector_behaves_like_a_missing_one() {
     // raises (an abort, since Rust cannot catch it).
     in_child("hidden_selector_behaves_like_a_missing_one", || {
         let class = "VZVirtualMachineConfiguration";
+        // setConsoleDevices: is missing before macOS 13: hide one that exists there.
+        let selector = if macos("13.0") {
+            "setConsoleDevices:"
+        } else {
+            "setEntropyDevices:"
+        };
         assert_eq!(
-            sim::availability::instance_responds(class, "setConsoleDevices:"),
+            sim::availability::instance_responds(class, selector),
             Some(true)
         );
-        sim::availability::hide_selector("setConsoleDevices:");
+        sim::availability::hide_selector(selector);
         assert_eq!(
-            sim::availability::instance_responds(class, "setConsoleDevices:"),
+            sim::availability::instance_responds(class, selector),
             Some(false)
         );
         assert_eq!(
@@ -102,21 +108,29 @@ fn empty_lists_for_missing_setters_are_not_sent() {
     });
 }
 
-/// `validate` on a configuration with one device in the list whose setter is hidden.
+/// `validate` on a configuration with one device in the list whose setter is hidden:
+/// `Unsupported { min_macos: setter_since }`. The device needs macOS `device_since`;
+/// before that no such list can be made (asserted), and there is nothing more to check.
 fn unsupported_list(
     selector: &str,
-    set: impl FnOnce(&mut arcbox_vz::VirtualMachineConfiguration),
-) -> &'static str {
+    setter_since: &str,
+    device_since: &'static str,
+    set: impl FnOnce(&mut arcbox_vz::VirtualMachineConfiguration) -> Result<(), VZError>,
+) {
     sim::availability::hide_selector(selector);
     sim::scenario(|| {
         let dir = TempDir::new("hostile-full-lists");
         let mut config = minimal_config(&dir);
-        set(&mut config);
+        if since(device_since, set(&mut config)).is_none() {
+            return;
+        }
         match config.validate() {
-            Err(VZError::Unsupported { min_macos, .. }) => min_macos,
+            Err(VZError::Unsupported { min_macos, .. }) => {
+                assert_eq!(min_macos, setter_since, "{selector}");
+            }
             other => panic!("{selector}: expected Unsupported, got {other:?}"),
         }
-    })
+    });
 }
 
 #[test]
@@ -124,10 +138,10 @@ fn non_empty_list_for_a_missing_console_setter_is_unsupported() {
     in_child(
         "non_empty_list_for_a_missing_console_setter_is_unsupported",
         || {
-            let min = unsupported_list("setConsoleDevices:", |config| {
-                config.set_console_devices(vec![VirtioConsoleDeviceConfiguration::new().unwrap()]);
+            unsupported_list("setConsoleDevices:", "13.0", "13.0", |config| {
+                config.set_console_devices(vec![VirtioConsoleDeviceConfiguration::new()?]);
+                Ok(())
             });
-            assert_eq!(min, "13.0");
         },
     );
 }
@@ -137,29 +151,28 @@ fn non_empty_lists_for_missing_macos_12_setters_are_unsupported() {
     in_child(
         "non_empty_lists_for_missing_macos_12_setters_are_unsupported",
         || {
-            let min = unsupported_list("setDirectorySharingDevices:", |config| {
+            unsupported_list("setDirectorySharingDevices:", "12.0", "12.0", |config| {
                 let dir = TempDir::new("hostile-share");
-                let share =
-                    SingleDirectoryShare::new(SharedDirectory::new(dir.path(), true).unwrap());
-                let device = VirtioFileSystemDeviceConfiguration::new("share", share).unwrap();
+                let share = SingleDirectoryShare::new(SharedDirectory::new(dir.path(), true)?);
+                let device = VirtioFileSystemDeviceConfiguration::new("share", share)?;
                 config.set_directory_sharing_devices(vec![device]);
+                Ok(())
             });
-            assert_eq!(min, "12.0");
-            let min = unsupported_list("setGraphicsDevices:", |config| {
-                config
-                    .set_graphics_devices(vec![VirtioGraphicsDeviceConfiguration::new().unwrap()]);
+            // The setter is macOS 12, the only graphics device macOS 13.
+            unsupported_list("setGraphicsDevices:", "12.0", "13.0", |config| {
+                config.set_graphics_devices(vec![VirtioGraphicsDeviceConfiguration::new()?]);
+                Ok(())
             });
-            assert_eq!(min, "12.0");
-            let min = unsupported_list("setKeyboards:", |config| {
-                config.set_keyboards(vec![USBKeyboardConfiguration::new().unwrap()]);
+            unsupported_list("setKeyboards:", "12.0", "12.0", |config| {
+                config.set_keyboards(vec![USBKeyboardConfiguration::new()?]);
+                Ok(())
             });
-            assert_eq!(min, "12.0");
-            let min = unsupported_list("setPointingDevices:", |config| {
+            unsupported_list("setPointingDevices:", "12.0", "12.0", |config| {
                 config.set_pointing_devices(vec![
-                    USBScreenCoordinatePointingDeviceConfiguration::new().unwrap(),
+                    USBScreenCoordinatePointingDeviceConfiguration::new()?,
                 ]);
+                Ok(())
             });
-            assert_eq!(min, "12.0");
         },
     );
 }
@@ -169,10 +182,10 @@ fn non_empty_list_for_a_missing_usb_setter_is_unsupported() {
     in_child(
         "non_empty_list_for_a_missing_usb_setter_is_unsupported",
         || {
-            let min = unsupported_list("setUsbControllers:", |config| {
-                config.set_usb_controllers(vec![XHCIControllerConfiguration::new().unwrap()]);
+            unsupported_list("setUsbControllers:", "15.0", "15.0", |config| {
+                config.set_usb_controllers(vec![XHCIControllerConfiguration::new()?]);
+                Ok(())
             });
-            assert_eq!(min, "15.0");
         },
     );
 }
@@ -192,30 +205,34 @@ fn leading_bom_is_refused_in_every_string_input() {
     in_child("leading_bom_is_refused_in_every_string_input", || {
         sim::scenario(|| {
             let dir = TempDir::new("hostile-bom");
-            let shared = || SharedDirectory::new(dir.path(), true).unwrap();
-            // Share names: "\u{FEFF}a" and "a" used to become one share.
-            refuses_bom(
-                MultipleDirectoryShare::new([("\u{FEFF}a", shared()), ("a", shared())]),
-                "directory share name",
-            );
-            refuses_bom(
-                MultipleDirectoryShare::new([("\u{FEFF}x", shared())]),
-                "directory share name",
-            );
-            // Tags: "\u{FEFF}x" used to become "x".
-            refuses_bom(
-                VirtioFileSystemDeviceConfiguration::new(
-                    "\u{FEFF}x",
-                    SingleDirectoryShare::new(shared()),
-                ),
-                "directory sharing tag",
-            );
-            let mut port = VirtioConsolePortConfiguration::new().unwrap();
-            refuses_bom(
-                port.set_name("\u{FEFF}port").map(|_| ()),
-                "console port name",
-            );
-            assert_eq!(port.name(), None, "nothing was set");
+            if since("12.0", SharedDirectory::new(dir.path(), true)).is_some() {
+                let shared = || SharedDirectory::new(dir.path(), true).unwrap();
+                // Share names: "\u{FEFF}a" and "a" used to become one share.
+                refuses_bom(
+                    MultipleDirectoryShare::new([("\u{FEFF}a", shared()), ("a", shared())]),
+                    "directory share name",
+                );
+                refuses_bom(
+                    MultipleDirectoryShare::new([("\u{FEFF}x", shared())]),
+                    "directory share name",
+                );
+                // Tags: "\u{FEFF}x" used to become "x".
+                refuses_bom(
+                    VirtioFileSystemDeviceConfiguration::new(
+                        "\u{FEFF}x",
+                        SingleDirectoryShare::new(shared()),
+                    ),
+                    "directory sharing tag",
+                );
+            }
+            let mut port = since("13.0", VirtioConsolePortConfiguration::new());
+            if let Some(port) = &mut port {
+                refuses_bom(
+                    port.set_name("\u{FEFF}port").map(|_| ()),
+                    "console port name",
+                );
+                assert_eq!(port.name(), None, "nothing was set");
+            }
             let mut boot = LinuxBootLoader::new(dir.kernel()).unwrap();
             refuses_bom(
                 boot.set_command_line("\u{FEFF}console=hvc0").map(|_| ()),
@@ -226,23 +243,29 @@ fn leading_bom_is_refused_in_every_string_input() {
                 DiskImageStorageDeviceAttachment::new(&disk, true).unwrap(),
             )
             .unwrap();
-            refuses_bom(
-                block.set_block_device_identifier("\u{FEFF}id").map(|_| ()),
-                "block device identifier",
-            );
+            let identifier = block.set_block_device_identifier("\u{FEFF}id").map(|_| ());
+            if macos("12.3") {
+                refuses_bom(identifier, "block device identifier");
+            } else {
+                assert_unsupported("12.3", identifier);
+            }
             // A relative path that starts with U+FEFF.
             refuses_bom(LinuxBootLoader::new("\u{FEFF}vmlinux"), "kernel path");
             refuses_bom(
                 DiskImageStorageDeviceAttachment::new("\u{FEFF}disk.img", true),
                 "disk image path",
             );
-            refuses_bom(
-                SharedDirectory::new("\u{FEFF}dir", true),
-                "shared directory path",
-            );
+            let shared = SharedDirectory::new("\u{FEFF}dir", true);
+            if macos("12.0") {
+                refuses_bom(shared, "shared directory path");
+            } else {
+                assert_unsupported("12.0", shared);
+            }
             // U+FEFF elsewhere is an ordinary character, kept as is.
-            port.set_name("a\u{FEFF}b").unwrap();
-            assert_eq!(port.name().as_deref(), Some("a\u{FEFF}b"));
+            if let Some(port) = &mut port {
+                port.set_name("a\u{FEFF}b").unwrap();
+                assert_eq!(port.name().as_deref(), Some("a\u{FEFF}b"));
+            }
         });
     });
 }
@@ -269,14 +292,16 @@ fn fifo_paths_are_refused_instead_of_hanging() {
                 assert!(reason.contains("FIFO"), "{reason}");
                 assert!(reason.contains(fifo.to_str().unwrap()), "{reason}");
             };
-            expect(
-                EFIVariableStore::create(&fifo, true).map(drop),
-                "EFI variable store path",
-            );
-            expect(
-                EFIVariableStore::open(&fifo).map(drop),
-                "EFI variable store path",
-            );
+            // EFI variable stores are macOS 13: refused as such before.
+            let efi = |result: Result<(), VZError>| {
+                if macos("13.0") {
+                    expect(result, "EFI variable store path");
+                } else {
+                    assert_unsupported("13.0", result);
+                }
+            };
+            efi(EFIVariableStore::create(&fifo, true).map(drop));
+            efi(EFIVariableStore::open(&fifo).map(drop));
             expect(
                 FileSerialPortAttachment::new(&fifo, true).map(drop),
                 "serial log path",
@@ -310,13 +335,20 @@ fn device_nodes_and_sockets_are_not_files() {
                 (std::path::Path::new("/dev/null"), "a character device"),
                 (socket_path.as_path(), "a socket"),
             ] {
-                for result in [
-                    EFIVariableStore::create(path, true).map(drop),
-                    EFIVariableStore::open(path).map(drop),
-                    FileSerialPortAttachment::new(path, true).map(drop),
-                    LinuxBootLoader::new(path).map(drop),
-                    DiskImageStorageDeviceAttachment::new(path, true).map(drop),
+                for (needs, result) in [
+                    ("13.0", EFIVariableStore::create(path, true).map(drop)),
+                    ("13.0", EFIVariableStore::open(path).map(drop)),
+                    ("11.0", FileSerialPortAttachment::new(path, true).map(drop)),
+                    ("11.0", LinuxBootLoader::new(path).map(drop)),
+                    (
+                        "11.0",
+                        DiskImageStorageDeviceAttachment::new(path, true).map(drop),
+                    ),
                 ] {
+                    if !macos(needs) {
+                        assert_unsupported(needs, result);
+                        continue;
+                    }
                     let (_, reason) = common::invalid_argument(result.unwrap_err());
                     assert!(reason.contains(kind), "{path:?}: {reason}");
                     assert!(reason.contains(path.to_str().unwrap()), "{reason}");
@@ -331,6 +363,11 @@ fn bad_efi_stores_are_refused_before_start() {
     in_child("bad_efi_stores_are_refused_before_start", || {
         sim::scenario(|| {
             let dir = TempDir::new("hostile-efi");
+            if !macos("13.0") {
+                assert_unsupported("13.0", EFIVariableStore::create("/dev/null", true));
+                assert_unsupported("13.0", EFIVariableStore::open(dir.file("one", b"x")));
+                return;
+            }
             let argument = "EFI variable store path";
             let check = |result: Result<EFIVariableStore, VZError>, why: &str| {
                 let (got, reason) = common::invalid_argument(result.unwrap_err());
@@ -430,7 +467,10 @@ fn console_port_limits_are_refused() {
     in_child("console_port_limits_are_refused", || {
         sim::scenario(|| {
             let max = VirtioConsoleDeviceConfiguration::MAX_PORT_COUNT;
-            let mut console = VirtioConsoleDeviceConfiguration::new().unwrap();
+            let Some(mut console) = since("13.0", VirtioConsoleDeviceConfiguration::new()) else {
+                assert_unsupported("13.0", VirtioConsolePortConfiguration::new());
+                return;
+            };
             let (argument, reason) =
                 common::invalid_argument(console.set_maximum_port_count(u32::MAX).unwrap_err());
             assert_eq!(argument, "console maximum port count", "{reason}");
@@ -466,20 +506,29 @@ fn nbd_timeouts_are_never_silently_changed() {
                     DiskSynchronizationMode::Full,
                 )
             };
-            for bad in [
+            let bad = [
                 Duration::MAX,
                 Duration::from_secs(u64::MAX),
                 Duration::from_secs(24 * 60 * 60 + 1),
                 Duration::ZERO,
-            ] {
-                let (argument, _) = common::invalid_argument(new(bad).unwrap_err());
-                assert_eq!(argument, "NBD timeout", "{bad:?}");
-            }
-            for good in [
+            ];
+            let good = [
                 Duration::from_nanos(1),
                 Duration::from_millis(1500),
                 Duration::from_secs(24 * 60 * 60),
-            ] {
+            ];
+            if !macos("14.0") {
+                // No NBD before macOS 14, whatever the timeout.
+                for timeout in bad.into_iter().chain(good) {
+                    assert_unsupported("14.0", new(timeout));
+                }
+                return;
+            }
+            for bad in bad {
+                let (argument, _) = common::invalid_argument(new(bad).unwrap_err());
+                assert_eq!(argument, "NBD timeout", "{bad:?}");
+            }
+            for good in good {
                 assert_eq!(new(good).unwrap().timeout(), good);
             }
         });
@@ -490,6 +539,15 @@ fn nbd_timeouts_are_never_silently_changed() {
 fn huge_scanouts_are_refused() {
     in_child("huge_scanouts_are_refused", || {
         sim::scenario(|| {
+            if !macos("13.0") {
+                let huge = VirtioGraphicsScanoutConfiguration::new(isize::MAX, isize::MAX);
+                assert_unsupported("13.0", huge);
+                assert_unsupported(
+                    "13.0",
+                    VirtioGraphicsScanoutConfiguration::new(16384, 16384),
+                );
+                return;
+            }
             let (argument, reason) = common::invalid_argument(
                 VirtioGraphicsScanoutConfiguration::new(isize::MAX, isize::MAX).unwrap_err(),
             );
@@ -561,6 +619,10 @@ fn devices_that_are_not_disks_are_refused_as_block_devices() {
                         DiskSynchronizationMode::Full,
                     )
                     .unwrap_err();
+                    if !macos("14.0") {
+                        assert_unsupported("14.0", Err::<(), _>(err));
+                        continue;
+                    }
                     let (argument, reason) = common::invalid_argument(err);
                     assert_eq!(argument, "block device file descriptor", "{path}");
                     assert!(reason.contains("not a disk"), "{path}: {reason}");
