@@ -172,3 +172,17 @@ pub(crate) fn assert_unsupported<T: std::fmt::Debug>(
         other => panic!("expected Unsupported {{ min_macos: {min:?} }}, got {other:?}"),
     }
 }
+
+/// Stops the running `vm` on any release and waits until it has stopped: with
+/// `stop()` from macOS 12; before it, where `stop()` must be `Unsupported`, by asking
+/// the guest to power off (`request_stop`).
+pub(crate) fn stop_vm(vm: &arcbox_vz::VirtualMachine) {
+    if since("12.0", block_on(vm.stop())).is_some() {
+        return;
+    }
+    vm.request_stop().unwrap();
+    assert_eq!(
+        block_on(vm.wait_until_stopped()),
+        arcbox_vz::StopReason::GuestStopped
+    );
+}
