@@ -23,7 +23,7 @@ fn running_vm(dir: &TempDir) -> (VirtualMachine, VirtioSocketDevice) {
 }
 
 fn stop(vm: &VirtualMachine) {
-    block_on(vm.stop()).unwrap();
+    common::stop_vm(vm);
 }
 
 /// Descriptors of this process that are sockets (what vsock streams are).
