@@ -44,6 +44,8 @@ impl VirtualMachine {
     }
 
     /// The network devices (`networkDevices`, macOS 12), in configuration order.
+    /// Always empty before macOS 12, which configures network devices but gives no
+    /// handle to them at run time.
     pub fn network_devices(&self) -> Vec<crate::NetworkDevice> {
         self.devices(sel!("networkDevices"), network_devices_raw)
             .into_iter()

@@ -158,7 +158,8 @@ impl VirtualMachine {
     }
 
     /// The runtime objects in an array property, or none when this macOS lacks the
-    /// property (it then cannot have such devices).
+    /// property (it then cannot have such devices, or, for network devices before
+    /// macOS 12, gives no handle to them).
     pub(crate) fn device_objects(
         &self,
         property: Sel,
