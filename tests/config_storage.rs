@@ -609,7 +609,9 @@ fn configuration_with_storage_devices_validates() {
         let root_disk = since("12.0", root_disk)
             .unwrap_or_else(|| DiskImageStorageDeviceAttachment::new(&root, false).unwrap());
         let mut virtio = VirtioBlockDeviceConfiguration::new(root_disk).unwrap();
-        drop(since("12.3", virtio.set_block_device_identifier("root")));
+        if since("12.3", virtio.set_block_device_identifier("root")).is_some() {
+            assert_eq!(virtio.block_device_identifier(), "root");
+        }
         let usb = since(
             "13.0",
             USBMassStorageDeviceConfiguration::new(
