@@ -43,7 +43,14 @@ fn disk_images_the_framework_refuses() {
             "{e:?}"
         );
 
-        let class = class!("VZDiskBlockDeviceStorageDeviceAttachment").unwrap();
+        // The block-device attachment is macOS 14: before that the class is missing.
+        let class = class!("VZDiskBlockDeviceStorageDeviceAttachment");
+        if !sim::macos_at_least("14.0") {
+            assert!(class.is_err(), "no block-device attachment before macOS 14");
+            std::fs::remove_dir_all(&dir).unwrap();
+            return;
+        }
+        let class = class.unwrap();
         let file = File::open(&odd).unwrap();
         let handle = autoreleasepool(|| foundation::file_handle(file.as_fd())).unwrap();
         let e = with_error("test", |error| {
@@ -69,22 +76,39 @@ fn disk_images_the_framework_refuses() {
 #[test]
 fn urls_and_identifiers_the_framework_refuses() {
     sim::scenario(|| {
-        let class = nbd_class().unwrap();
-        for (url, valid) in [
-            ("nbd://localhost:10809/disk", true),
-            ("nbd+unix:///disk?socket=/tmp/s", true),
-            ("http://x", false),
-            ("nbd:///disk", false),
-            ("nbd+unix:///disk", false),
-            ("nbd+unix://host/disk?socket=/tmp/s", false),
-        ] {
-            let ns_url = foundation::url_from_string(url).unwrap();
-            let result = with_error("test", |error| {
-                nbd_validate_url(class, &ns_url, error).then_some(())
-            });
-            assert_eq!(result.is_ok(), valid, "{url}: {result:?}");
+        // NBD attachments are macOS 14: before that the crate says so.
+        match nbd_class() {
+            Ok(class) => {
+                assert!(sim::macos_at_least("14.0"));
+                for (url, valid) in [
+                    ("nbd://localhost:10809/disk", true),
+                    ("nbd+unix:///disk?socket=/tmp/s", true),
+                    ("http://x", false),
+                    ("nbd:///disk", false),
+                    ("nbd+unix:///disk", false),
+                    ("nbd+unix://host/disk?socket=/tmp/s", false),
+                ] {
+                    let ns_url = foundation::url_from_string(url).unwrap();
+                    let result = with_error("test", |error| {
+                        nbd_validate_url(class, &ns_url, error).then_some(())
+                    });
+                    assert_eq!(result.is_ok(), valid, "{url}: {result:?}");
+                }
+            }
+            Err(VZError::Unsupported { min_macos, .. }) => {
+                assert!(!sim::macos_at_least("14.0"));
+                assert_eq!(min_macos, "14.0");
+            }
+            Err(other) => panic!("{other:?}"),
         }
+        // Block device identifiers are macOS 12.3: before that the class method is
+        // missing (sending it would abort).
         let class = base_class(class!("VZVirtioBlockDeviceConfiguration"));
+        let validate = sel!("validateBlockDeviceIdentifier:error:");
+        if !sim::macos_at_least("12.3") {
+            assert!(!class.responds_to(validate));
+            return;
+        }
         for (identifier, valid) in [
             ("", true),
             ("01234567890123456789", true),
