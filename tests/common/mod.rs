@@ -186,3 +186,27 @@ pub(crate) fn stop_vm(vm: &arcbox_vz::VirtualMachine) {
         arcbox_vz::StopReason::GuestStopped
     );
 }
+
+/// `stop_vm` for async code, for a running or paused `vm`, checking why it stopped.
+/// From macOS 12: a force stop (`stop()`), after which the state is already `Stopped`
+/// and the reason `HostStopped`. Before: `stop()` must be
+/// `Unsupported { min_macos: "12.0" }`, so a paused VM is resumed and the guest asked
+/// to power off (`request_stop()`); the reason is `GuestStopped`.
+pub(crate) async fn stop_checked(vm: &arcbox_vz::VirtualMachine) {
+    use arcbox_vz::{StopReason, VirtualMachineState as S};
+    let reason = if since("12.0", vm.stop().await).is_some() {
+        assert_eq!(
+            vm.state(),
+            S::Stopped,
+            "a force stop completes once stopped"
+        );
+        StopReason::HostStopped
+    } else {
+        if vm.state() == S::Paused {
+            vm.resume().await.unwrap();
+        }
+        vm.request_stop().unwrap();
+        StopReason::GuestStopped
+    };
+    assert_eq!(vm.wait_until_stopped().await, reason);
+}
