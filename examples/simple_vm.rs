@@ -10,7 +10,8 @@
 //! - The terminal is in raw mode while the guest runs and is restored on exit, even
 //!   after an error.
 //! - Ctrl-C asks the guest to power off; if it has not stopped after 10 seconds (or on
-//!   a second Ctrl-C) the virtual machine is force-stopped.
+//!   a second Ctrl-C) the virtual machine is force-stopped (macOS 11 has no force
+//!   stop: there the example exits, which ends the virtual machine).
 //! - `--vsock-port P` listens on host vsock port P and echoes what the guest sends
 //!   there (in the guest: `socat - VSOCK-CONNECT:2:P`).
 //! - The exit status says why it stopped: 0 the guest powered off, 1 an error,
@@ -237,8 +238,14 @@ mod app {
                     } => {
                         say("forcing a stop");
                         forced = true;
-                        if vm.can_stop() {
-                            vm.stop().await?;
+                        match vm.stop().await {
+                            // Stopped, or it was stopping already.
+                            Ok(()) | Err(VZError::InvalidState { .. }) => {}
+                            Err(VZError::Unsupported { .. }) => {
+                                say("no force stop before macOS 12: exiting ends the virtual machine");
+                                return Ok(ExitCode::from(130));
+                            }
+                            Err(e) => return Err(e.into()),
                         }
                         vm.wait_until_stopped().await
                     }

@@ -36,7 +36,7 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 }
 
 #[cfg(any(target_os = "macos", arcbox_vz_sim))]
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     use arcbox_vz::*;
 
     let flags = common::Flags::from_env();
@@ -65,9 +65,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ))?;
     println!("now sharing {} read-only", other.display());
 
-    block_on(vm.stop())?;
-    println!("stopped: {:?}", block_on(vm.wait_until_stopped()));
+    println!("stopped: {:?}", block_on(common::stop(&vm))?);
     Ok(())
+}
+
+#[cfg(any(target_os = "macos", arcbox_vz_sim))]
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One readable line, such as "directory sharing ... needs macOS 12.0".
+            eprintln!("virtiofs: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(not(any(target_os = "macos", arcbox_vz_sim)))]

@@ -60,8 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("sent {message:?}, got back {reply:?}");
     }
 
-    vm.stop().await?;
-    println!("stopped: {:?}", vm.wait_until_stopped().await);
+    println!("stopped: {:?}", common::stop(&vm).await?);
     Ok(())
 }
 

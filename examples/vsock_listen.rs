@@ -38,8 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (&stream).write_all(b"hello from the host\n")?;
 
         listener.close();
-        vm.stop().await?;
-        println!("stopped: {:?}", vm.wait_until_stopped().await);
+        println!("stopped: {:?}", common::stop(&vm).await?);
         Ok(())
     })
 }

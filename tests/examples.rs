@@ -121,8 +121,12 @@ fn simple_vm_shows_the_banner_and_stops_cleanly_on_ctrl_c() {
             "console=hvc0 from-the-test",
         ])
         .args(["--cpus", "2", "--memory", "512M", "--vsock-port", "5000"])
-        .args(["--disk", &format!("{},ro", disk.display())])
-        .args(["--share", &format!("data={}", share.display())])
+        .args(["--disk", &format!("{},ro", disk.display())]);
+    if common::macos("12.0") {
+        // Directory sharing is macOS 12 (before, a one-line error: see below).
+        command.args(["--share", &format!("data={}", share.display())]);
+    }
+    command
         .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
         .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
         .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
@@ -183,7 +187,7 @@ fn simple_vm_shows_the_banner_and_stops_cleanly_on_ctrl_c() {
 fn simple_vm_reports_bad_input_in_one_line() {
     let dir = common::TempDir::new("simple-vm-bad");
     let gz = dir.file("Image.gz", &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
-    for (args, expected) in [
+    let mut cases = vec![
         (
             vec![
                 "--kernel".to_owned(),
@@ -209,7 +213,19 @@ fn simple_vm_reports_bad_input_in_one_line() {
             vec!["--bogus".to_owned(), "1".to_owned()],
             "unknown flag --bogus",
         ),
-    ] {
+    ];
+    if !common::macos("12.0") {
+        cases.push((
+            vec![
+                "--kernel".to_owned(),
+                dir.kernel().display().to_string(),
+                "--share".to_owned(),
+                format!("data={}", dir.path().display()),
+            ],
+            "directory sharing is not supported here: it needs macOS 12.0 or later",
+        ));
+    }
+    for (args, expected) in cases {
         let output = Command::new(example("simple_vm"))
             .args(&args)
             .output()
@@ -239,21 +255,24 @@ fn the_other_examples_run_against_the_simulator() {
         Option<(&'a str, &'a str)>,
         &'a [&'a str],
     );
+    // A force stop from macOS 12; before, the examples ask the guest to power off.
+    let stopped = if common::macos("12.0") {
+        "stopped: HostStopped"
+    } else {
+        "stopped: GuestStopped"
+    };
     let cases: [Case<'_>; 3] = [
         (
             "vsock_echo",
             vec!["--kernel", kernel],
             None,
-            &["got back \"hello from the host\"", "stopped: HostStopped"],
+            &["got back \"hello from the host\"", stopped],
         ),
         (
             "vsock_listen",
             vec!["--kernel", kernel, "--port", "5000"],
             Some(("ARCBOX_VZ_SIM_GUEST_CONNECT", "5000")),
-            &[
-                "the guest says \"hello from the guest\"",
-                "stopped: HostStopped",
-            ],
+            &["the guest says \"hello from the guest\"", stopped],
         ),
         (
             "virtiofs",
@@ -266,7 +285,7 @@ fn the_other_examples_run_against_the_simulator() {
                 "data",
             ],
             None,
-            &["virtiofs tag \"data\"", "read-only", "stopped: HostStopped"],
+            &["virtiofs tag \"data\"", "read-only", stopped],
         ),
     ];
     for (name, args, env, expected) in cases {
@@ -277,6 +296,23 @@ fn the_other_examples_run_against_the_simulator() {
         }
         let output = command.output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
+        if name == "virtiofs" && !common::macos("12.0") {
+            // No directory sharing before macOS 12: one clear line, nothing started.
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{name}: {stdout}{stderr}");
+            assert_eq!(
+                stderr.trim_end(),
+                "virtiofs: directory sharing is not supported here: it needs macOS 12.0 or later"
+            );
+            assert!(!stdout.contains("started"), "{stdout}");
+            continue;
+        }
+        if !common::macos("12.0") {
+            assert!(
+                stdout.contains("no force stop before macOS 12"),
+                "{name}: {stdout}"
+            );
+        }
         assert!(
             output.status.success(),
             "{name}: {}\n{stdout}{}",

@@ -2,8 +2,9 @@
 #![allow(dead_code)] // each example uses a different part
 
 use arcbox_vz::{
-    LinuxBootLoader, SerialPortAttachment, VZError, VirtioConsoleDeviceSerialPortConfiguration,
-    VirtioEntropyDeviceConfiguration, VirtioSocketDeviceConfiguration, VirtualMachineConfiguration,
+    LinuxBootLoader, SerialPortAttachment, StopReason, VZError,
+    VirtioConsoleDeviceSerialPortConfiguration, VirtioEntropyDeviceConfiguration,
+    VirtioSocketDeviceConfiguration, VirtualMachine, VirtualMachineConfiguration,
 };
 
 /// `--name value` and `--name=value` flags, std only.
@@ -141,6 +142,20 @@ pub(crate) fn logged_configuration(
         arcbox_vz::FileSerialPortAttachment::new(&console_log, false)?,
     )?;
     Ok((config, console_log))
+}
+
+/// Stops a running virtual machine and returns why it stopped: with a force stop
+/// where there is one (macOS 12 or later); on macOS 11, which has none, by asking the
+/// guest to power off, which needs a guest that handles the power button.
+pub(crate) async fn stop(vm: &VirtualMachine) -> Result<StopReason, VZError> {
+    match vm.stop().await {
+        Err(VZError::Unsupported { .. }) => {
+            println!("no force stop before macOS 12: asking the guest to power off");
+            vm.request_stop()?;
+        }
+        result => result?,
+    }
+    Ok(vm.wait_until_stopped().await)
 }
 
 /// The kernel path from `--kernel`, with a hint when it is missing.
