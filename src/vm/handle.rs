@@ -34,7 +34,8 @@ pub fn is_supported() -> bool {
 /// is released on its queue. If it is still running or paused it is first stopped
 /// with a force stop, like pulling the plug, and if it is starting, pausing or
 /// resuming it is stopped as soon as it settles; the process is never left with a
-/// half-released machine. To shut a guest down cleanly, call
+/// half-released machine. macOS 11 has no force stop: there a running or paused
+/// virtual machine is released as it is (once settled). To shut a guest down cleanly, call
 /// [`request_stop`](Self::request_stop) and await
 /// [`wait_until_stopped`](Self::wait_until_stopped) before dropping it.
 ///
