@@ -72,8 +72,8 @@ fn disk_image_url(path: &Path, read_only: bool) -> Result<Id, VZError> {
 /// let disk = DiskImageStorageDeviceAttachment::with_options(
 ///     "/path/to/disk.img",
 ///     false,
-///     DiskImageCachingMode::Automatic,
-///     DiskImageSynchronizationMode::Fsync,
+///     DiskImageCachingMode::Cached,
+///     DiskImageSynchronizationMode::Fsync, // faster than Full, less durable
 /// )?;
 /// let mut device = VirtioBlockDeviceConfiguration::new(disk)?;
 /// device.set_block_device_identifier("root")?;
@@ -91,8 +91,42 @@ impl AsObject for DiskImageStorageDeviceAttachment {
 }
 
 impl DiskImageStorageDeviceAttachment {
-    /// `-[VZDiskImageStorageDeviceAttachment initWithURL:readOnly:error:]`: attaches the
-    /// raw disk image at `path`, with automatic caching and full synchronization.
+    /// Attaches the raw disk image at `path` with the defaults that keep Linux guests'
+    /// filesystems intact: [`DiskImageCachingMode::Cached`] and
+    /// [`DiskImageSynchronizationMode::Full`] (see [`DEFAULT_CACHING_MODE`] and
+    /// [`DEFAULT_SYNCHRONIZATION_MODE`]).
+    ///
+    /// From macOS 12 this is `-[VZDiskImageStorageDeviceAttachment
+    /// initWithURL:readOnly:cachingMode:synchronizationMode:error:]` with those two
+    /// modes. macOS 11 has no caching or synchronization choice: there it is
+    /// `-[VZDiskImageStorageDeviceAttachment initWithURL:readOnly:error:]`, and the
+    /// framework picks.
+    ///
+    /// # Why these defaults
+    ///
+    /// The framework's own default, automatic caching, corrupts Linux guests: on local
+    /// storage it picks uncached host I/O, and guests see ext4 checksum errors,
+    /// read-only remounts and zeroed directory blocks (utmapp/UTM issue #4840,
+    /// lima-vm/lima issue #1957, trycua/cua issue #1099). Each of these projects moved
+    /// Linux guests to cached mode:
+    ///
+    /// - UTM, PR #5919: `Configuration/UTMAppleConfigurationDrive.swift` uses
+    ///   `.cached` with `.full` synchronization for virtio disks of Linux guests.
+    /// - lima, PR #2026: `pkg/vz/vm_darwin.go` sets `diskImageCachingMode` to
+    ///   `DiskImageCachingModeCached`, with `DiskImageSynchronizationModeFsync`
+    ///   (chosen earlier for speed, PR #1268).
+    /// - cua/lume, PR #1100: `libs/lume/src/Virtualization/VMVirtualizationService.swift`
+    ///   passes `.cached` for Linux guests, with `.fsync`.
+    /// - Code-Hex/vz (the Go binding lima uses) keeps the framework's defaults in
+    ///   `NewDiskImageStorageDeviceAttachment` and added the explicit modes in PR #117
+    ///   (issue #106).
+    ///
+    /// All agree on caching; they differ on synchronization. This crate takes `Full`,
+    /// Apple's default and UTM's choice, because its durability can be stated: when
+    /// the guest flushes, the data reaches permanent storage, so nothing the guest
+    /// flushed is lost on a host panic or power loss. `Fsync` only promises what
+    /// `fsync(2)` promises on macOS (the data may sit in the drive's cache). Choose
+    /// another mode with [`with_options`](Self::with_options).
     ///
     /// # Errors
     ///
@@ -102,8 +136,22 @@ impl DiskImageStorageDeviceAttachment {
     /// a NUL byte or starts with U+FEFF, cannot be opened (for writing too, unless `read_only`), or its size
     /// is not a multiple of 512 bytes; [`VZError::Framework`] when the framework
     /// refuses the image.
+    ///
+    /// [`DEFAULT_CACHING_MODE`]: Self::DEFAULT_CACHING_MODE
+    /// [`DEFAULT_SYNCHRONIZATION_MODE`]: Self::DEFAULT_SYNCHRONIZATION_MODE
     pub fn new(path: impl AsRef<Path>, read_only: bool) -> Result<Self, VZError> {
         let class = base_class(class!("VZDiskImageStorageDeviceAttachment"));
+        if class.instances_respond_to(sel!(
+            "initWithURL:readOnly:cachingMode:synchronizationMode:error:"
+        )) {
+            return Self::with_modes(
+                class,
+                path.as_ref(),
+                read_only,
+                Self::DEFAULT_CACHING_MODE,
+                Self::DEFAULT_SYNCHRONIZATION_MODE,
+            );
+        }
         let url = disk_image_url(path.as_ref(), read_only)?;
         let obj = with_error(
             "-[VZDiskImageStorageDeviceAttachment initWithURL:readOnly:error:]",
@@ -112,6 +160,15 @@ impl DiskImageStorageDeviceAttachment {
         .map_err(VZError::Framework)?;
         Ok(Self { obj })
     }
+
+    /// The caching mode [`new`](Self::new) uses from macOS 12: host caching on, which
+    /// Linux guests need (see [`new`](Self::new) for the sources).
+    pub const DEFAULT_CACHING_MODE: DiskImageCachingMode = DiskImageCachingMode::Cached;
+
+    /// The synchronization mode [`new`](Self::new) uses from macOS 12: a guest flush
+    /// reaches permanent storage.
+    pub const DEFAULT_SYNCHRONIZATION_MODE: DiskImageSynchronizationMode =
+        DiskImageSynchronizationMode::Full;
 
     /// `-[VZDiskImageStorageDeviceAttachment
     /// initWithURL:readOnly:cachingMode:synchronizationMode:error:]` (macOS 12):
@@ -136,7 +193,24 @@ impl DiskImageStorageDeviceAttachment {
                 min_macos: "12.0",
             });
         }
-        let url = disk_image_url(path.as_ref(), read_only)?;
+        Self::with_modes(
+            class,
+            path.as_ref(),
+            read_only,
+            caching_mode,
+            synchronization_mode,
+        )
+    }
+
+    /// The macOS 12 initializer, once the caller has checked that the class has it.
+    fn with_modes(
+        class: ClassRef,
+        path: &Path,
+        read_only: bool,
+        caching_mode: DiskImageCachingMode,
+        synchronization_mode: DiskImageSynchronizationMode,
+    ) -> Result<Self, VZError> {
+        let url = disk_image_url(path, read_only)?;
         let obj = with_error(
             "-[VZDiskImageStorageDeviceAttachment initWithURL:readOnly:cachingMode:synchronizationMode:error:]",
             |error| {

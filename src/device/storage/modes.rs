@@ -5,14 +5,20 @@
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DiskImageCachingMode {
-    /// `VZDiskImageCachingModeAutomatic` (0): the framework decides. The default.
+    /// `VZDiskImageCachingModeAutomatic` (0): the framework decides. The framework's
+    /// default (and `Default`), but not what
+    /// [`DiskImageStorageDeviceAttachment::new`](crate::DiskImageStorageDeviceAttachment::new)
+    /// uses: on local storage it picks uncached host I/O, which corrupts the
+    /// filesystems of Linux guests.
     #[default]
     #[doc(alias = "VZDiskImageCachingModeAutomatic")]
     Automatic,
     /// `VZDiskImageCachingModeUncached` (1): no host caching.
     #[doc(alias = "VZDiskImageCachingModeUncached")]
     Uncached,
-    /// `VZDiskImageCachingModeCached` (2): host caching enabled.
+    /// `VZDiskImageCachingModeCached` (2): host caching enabled. What
+    /// [`DiskImageStorageDeviceAttachment::new`](crate::DiskImageStorageDeviceAttachment::new)
+    /// uses from macOS 12.
     #[doc(alias = "VZDiskImageCachingModeCached")]
     Cached,
 }
@@ -41,7 +47,10 @@ impl DiskImageCachingMode {
 #[non_exhaustive]
 pub enum DiskImageSynchronizationMode {
     /// `VZDiskImageSynchronizationModeFull` (1): flushed data reaches permanent
-    /// storage; nothing flushed is lost on a panic or power loss. The default.
+    /// storage; nothing flushed is lost on a panic or power loss. The default, and
+    /// what
+    /// [`DiskImageStorageDeviceAttachment::new`](crate::DiskImageStorageDeviceAttachment::new)
+    /// uses from macOS 12.
     #[default]
     #[doc(alias = "VZDiskImageSynchronizationModeFull")]
     Full,

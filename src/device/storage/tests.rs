@@ -54,6 +54,23 @@ fn defaults_are_the_frameworks() {
 }
 
 #[test]
+fn new_does_not_take_the_frameworks_caching_default() {
+    // Automatic caching corrupts Linux guests; `new` uses cached, full sync.
+    assert_eq!(
+        DiskImageStorageDeviceAttachment::DEFAULT_CACHING_MODE,
+        DiskImageCachingMode::Cached
+    );
+    assert_ne!(
+        DiskImageStorageDeviceAttachment::DEFAULT_CACHING_MODE,
+        DiskImageCachingMode::default()
+    );
+    assert_eq!(
+        DiskImageStorageDeviceAttachment::DEFAULT_SYNCHRONIZATION_MODE,
+        DiskImageSynchronizationMode::Full
+    );
+}
+
+#[test]
 fn nbd_url_syntax() {
     for ok in [
         "nbd://localhost",
