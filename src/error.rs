@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::error_code::VZErrorCode;
 use crate::vm::state::VirtualMachineState;
 
 /// Everything that can go wrong, as one matchable enum.
@@ -132,7 +133,8 @@ impl From<std::io::Error> for VZError {
 pub struct FrameworkError {
     /// The error domain, for example `"VZErrorDomain"` or `"NSPOSIXErrorDomain"`.
     pub domain: String,
-    /// The error code within the domain (for `VZErrorDomain`, a `VZErrorCode`).
+    /// The error code within the domain (for `VZErrorDomain`, a `VZErrorCode`: see
+    /// [`vz_code`](Self::vz_code)).
     pub code: isize,
     /// `localizedDescription`.
     pub description: String,
@@ -158,6 +160,27 @@ impl FrameworkError {
     /// Whether this is a `VZErrorDomain` error with the given code.
     pub fn is_vz(&self, code: isize) -> bool {
         self.domain == Self::VZ_ERROR_DOMAIN && self.code == code
+    }
+
+    /// The code as a [`VZErrorCode`] when the domain is `VZErrorDomain`; `None` for
+    /// any other domain (`NSPOSIXErrorDomain`, `NSOSStatusErrorDomain`,
+    /// `NSCocoaErrorDomain`, ...). A `VZErrorDomain` code this crate does not name
+    /// is [`VZErrorCode::Other`].
+    ///
+    /// ```
+    /// # #[cfg(any(target_os = "macos", arcbox_vz_sim))]
+    /// # fn demo(err: &arcbox_vz::VZError) -> &'static str {
+    /// use arcbox_vz::VZErrorCode;
+    ///
+    /// match err.framework_error().and_then(|e| e.vz_code()) {
+    ///     Some(VZErrorCode::InvalidVirtualMachineConfiguration) => "check the entitlement",
+    ///     Some(VZErrorCode::OutOfDiskSpace) => "free some disk space",
+    ///     _ => "see the message",
+    /// }
+    /// # }
+    /// ```
+    pub fn vz_code(&self) -> Option<VZErrorCode> {
+        (self.domain == Self::VZ_ERROR_DOMAIN).then(|| VZErrorCode::from_raw(self.code))
     }
 }
 
@@ -206,6 +229,45 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "cannot pause a virtual machine that is stopped"
+        );
+    }
+
+    #[test]
+    fn vz_code_only_for_the_vz_domain() {
+        let fe = |domain: &str, code| FrameworkError::new(domain, code, "x");
+        assert_eq!(
+            fe(FrameworkError::VZ_ERROR_DOMAIN, 2).vz_code(),
+            Some(VZErrorCode::InvalidVirtualMachineConfiguration)
+        );
+        assert_eq!(
+            fe(FrameworkError::VZ_ERROR_DOMAIN, 30002).vz_code(),
+            Some(VZErrorCode::DeviceAlreadyAttached)
+        );
+        for &code in VZErrorCode::ALL {
+            assert_eq!(
+                fe(FrameworkError::VZ_ERROR_DOMAIN, code.raw()).vz_code(),
+                Some(code)
+            );
+        }
+        // A code from a newer macOS is kept.
+        assert_eq!(
+            fe(FrameworkError::VZ_ERROR_DOMAIN, 77).vz_code(),
+            Some(VZErrorCode::Other(77))
+        );
+        // Other domains share the numbers but not the meaning.
+        for domain in [
+            FrameworkError::POSIX_ERROR_DOMAIN,
+            "NSOSStatusErrorDomain",
+            "NSCocoaErrorDomain",
+            "vzerrordomain",
+            "",
+        ] {
+            assert_eq!(fe(domain, 2).vz_code(), None, "{domain}");
+        }
+        let e = VZError::Framework(fe(FrameworkError::VZ_ERROR_DOMAIN, 8));
+        assert_eq!(
+            e.framework_error().and_then(FrameworkError::vz_code),
+            Some(VZErrorCode::OutOfDiskSpace)
         );
     }
 

@@ -61,6 +61,7 @@ mod bridge;
 pub mod configuration;
 pub mod device;
 mod error;
+mod error_code;
 #[allow(unsafe_code)]
 mod ffi;
 pub mod socket;
@@ -74,6 +75,7 @@ pub use ffi::bench::run as __run_benchmarks;
 pub use configuration::*;
 pub use device::*;
 pub use error::{FrameworkError, VZError};
+pub use error_code::VZErrorCode;
 pub use socket::{Accept, VirtioSocketDevice, VsockListener, VsockStream};
 pub use vm::{
     StartOptions, StopReason, VirtualMachine, VirtualMachineState, VmEvent, VmEvents,

@@ -16,7 +16,8 @@ use arcbox_vz::{
     DiskImageSynchronizationMode, DiskSynchronizationMode, LinuxBootLoader,
     NVMExpressControllerDeviceConfiguration, NetworkBlockDeviceStorageDeviceAttachment,
     StorageDeviceAttachment, StorageDeviceConfiguration, USBMassStorageDeviceConfiguration,
-    VZError, VirtioBlockDeviceConfiguration, VirtualMachineConfiguration,
+    VZError, VZErrorCode, VirtioBlockDeviceConfiguration,
+    VirtioTraditionalMemoryBalloonDeviceConfiguration, VirtualMachineConfiguration,
 };
 use common::{TempDir, assert_unsupported, invalid_argument, macos, sim, since};
 
@@ -674,5 +675,39 @@ fn configuration_with_storage_devices_validates() {
         config.set_storage_devices(Vec::new());
         assert!(config.storage_devices().is_empty());
         config.validate().unwrap();
+    });
+}
+
+#[test]
+fn framework_refusals_carry_a_typed_vz_code() {
+    sim::scenario(|| {
+        let dir = TempDir::new("storage-vz-code");
+        let root = disk_image(&dir, "root.img", 2048);
+        // A disk next to two memory balloons, which the framework's validation refuses
+        // with VZErrorDomain code 2 at every release.
+        let mut config = common::minimal_config(&dir);
+        config
+            .set_storage_devices(vec![
+                VirtioBlockDeviceConfiguration::new(
+                    DiskImageStorageDeviceAttachment::new(&root, false).unwrap(),
+                )
+                .unwrap()
+                .into(),
+            ])
+            .set_memory_balloon_devices(vec![
+                VirtioTraditionalMemoryBalloonDeviceConfiguration::new(),
+                VirtioTraditionalMemoryBalloonDeviceConfiguration::new(),
+            ]);
+        match config.validate().unwrap_err() {
+            VZError::InvalidConfiguration(e) => {
+                assert_eq!(
+                    e.vz_code(),
+                    Some(VZErrorCode::InvalidVirtualMachineConfiguration),
+                    "{e:?}"
+                );
+                assert_eq!(e.vz_code().and_then(VZErrorCode::min_macos), Some("11.0"));
+            }
+            other => panic!("expected InvalidConfiguration, got {other:?}"),
+        }
     });
 }

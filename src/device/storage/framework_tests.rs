@@ -5,6 +5,7 @@ use arcbox_vz_sim as sim;
 
 use super::*;
 use crate::error::FrameworkError;
+use crate::error_code::VZErrorCode;
 
 fn disk_image_error(path: &Path, read_only: bool) -> FrameworkError {
     let class = base_class(class!("VZDiskImageStorageDeviceAttachment"));
@@ -30,12 +31,16 @@ fn disk_images_the_framework_refuses() {
             (FrameworkError::VZ_ERROR_DOMAIN, 5),
             "{e:?}"
         );
+        assert_eq!(e.vz_code(), Some(VZErrorCode::InvalidDiskImage));
         let e = disk_image_error(&dir.join("missing.img"), true);
         assert_eq!(
             (e.domain.as_str(), e.code),
             (FrameworkError::POSIX_ERROR_DOMAIN, 2),
             "{e:?}"
         );
+        // ENOENT is 2, as is VZErrorInvalidVirtualMachineConfiguration: the domain
+        // decides.
+        assert_eq!(e.vz_code(), None);
         let e = disk_image_error(&dir, true);
         assert_eq!(
             (e.domain.as_str(), e.code),
