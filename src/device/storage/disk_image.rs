@@ -105,28 +105,34 @@ impl DiskImageStorageDeviceAttachment {
     /// # Why these defaults
     ///
     /// The framework's own default, automatic caching, corrupts Linux guests: on local
-    /// storage it picks uncached host I/O, and guests see ext4 checksum errors,
-    /// read-only remounts and zeroed directory blocks (utmapp/UTM issue #4840,
-    /// lima-vm/lima issue #1957, trycua/cua issue #1099). Each of these projects moved
-    /// Linux guests to cached mode:
+    /// storage it picks uncached host I/O, which can read stale data or the zeroes of
+    /// a sparse file's holes (the analysis in lensapp/lens-sandbox PR #250), and guests
+    /// see ext4 checksum errors, read-only remounts and zeroed directory blocks
+    /// (utmapp/UTM issue #4840, lima-vm/lima issue #1957, trycua/cua issue #1099).
+    /// These projects moved Linux guests to cached mode:
     ///
     /// - UTM, PR #5919: `Configuration/UTMAppleConfigurationDrive.swift` uses
-    ///   `.cached` with `.full` synchronization for virtio disks of Linux guests.
+    ///   `.cached` with `.full` synchronization for virtio disks of Linux guests (and
+    ///   gives new Linux guests an NVMe disk instead on macOS 14).
     /// - lima, PR #2026: `pkg/vz/vm_darwin.go` sets `diskImageCachingMode` to
     ///   `DiskImageCachingModeCached`, with `DiskImageSynchronizationModeFsync`
     ///   (chosen earlier for speed, PR #1268).
     /// - cua/lume, PR #1100: `libs/lume/src/Virtualization/VMVirtualizationService.swift`
     ///   passes `.cached` for Linux guests, with `.fsync`.
+    /// - crc-org/vfkit (podman machine), PR #76: cached with fsync for every disk
+    ///   image.
     /// - Code-Hex/vz (the Go binding lima uses) keeps the framework's defaults in
     ///   `NewDiskImageStorageDeviceAttachment` and added the explicit modes in PR #117
     ///   (issue #106).
     ///
     /// All agree on caching; they differ on synchronization. This crate takes `Full`,
     /// Apple's default and UTM's choice, because its durability can be stated: when
-    /// the guest flushes, the data reaches permanent storage, so nothing the guest
-    /// flushed is lost on a host panic or power loss. `Fsync` only promises what
-    /// `fsync(2)` promises on macOS (the data may sit in the drive's cache). Choose
-    /// another mode with [`with_options`](Self::with_options).
+    /// the guest flushes, the data is moved out of the drive's cache to permanent
+    /// storage, so nothing the guest flushed is lost on a host panic or power loss.
+    /// `Fsync` is best effort with the guarantees of `fsync(2)`: the data may still sit
+    /// in the drive's cache (Apple's documentation of `VZDiskImageSynchronizationMode`).
+    /// It is faster where the guest flushes often. Choose another mode with
+    /// [`with_options`](Self::with_options).
     ///
     /// # Errors
     ///
