@@ -1,6 +1,7 @@
 //! Device configurations, one Virtualization class family per module, and the
 //! runtime device handles a running [`VirtualMachine`](crate::VirtualMachine) hands out.
 
+mod audio;
 mod console;
 mod directory_sharing;
 mod entropy;
@@ -14,6 +15,7 @@ mod socket;
 mod storage;
 mod usb;
 
+pub use audio::*;
 pub use console::*;
 pub use directory_sharing::*;
 pub use entropy::*;

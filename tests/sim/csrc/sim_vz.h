@@ -451,6 +451,43 @@ void sim_network_set_vm_networking_entitlement(int entitled);
 - (instancetype)init;
 @end
 
+/* ---- audio (vz_audio.m) ---- */
+@interface VZAudioInputStreamSource : SimObject
+@end
+@interface VZHostAudioInputStreamSource : VZAudioInputStreamSource
+- (instancetype)init;
+@end
+@interface VZAudioOutputStreamSink : SimObject
+@end
+@interface VZHostAudioOutputStreamSink : VZAudioOutputStreamSink
+- (instancetype)init;
+@end
+@interface VZVirtioSoundDeviceStreamConfiguration : SimObject <NSCopying>
+@end
+@interface VZVirtioSoundDeviceInputStreamConfiguration : VZVirtioSoundDeviceStreamConfiguration
+{
+    VZAudioInputStreamSource *_source;
+}
+- (instancetype)init;
+@property (nonatomic, strong) VZAudioInputStreamSource *source;
+@end
+@interface VZVirtioSoundDeviceOutputStreamConfiguration : VZVirtioSoundDeviceStreamConfiguration
+{
+    VZAudioOutputStreamSink *_sink;
+}
+- (instancetype)init;
+@property (nonatomic, strong) VZAudioOutputStreamSink *sink;
+@end
+@interface VZAudioDeviceConfiguration : SimObject <NSCopying>
+@end
+@interface VZVirtioSoundDeviceConfiguration : VZAudioDeviceConfiguration
+{
+    NSArray *_streams;
+}
+- (instancetype)init;
+@property (nonatomic, copy) NSArray *streams;
+@end
+
 /* ---- the top-level configuration (vz_configuration.m) ---- */
 @interface VZVirtualMachineConfiguration : SimObject <NSCopying, SimValidating>
 {
@@ -470,6 +507,7 @@ void sim_network_set_vm_networking_entitlement(int entitled);
     NSArray *_pointingDevices;
     NSArray *_graphicsDevices;
     NSArray *_usbControllers;
+    NSArray *_audioDevices;
 }
 @property (nonatomic, strong) VZBootLoader *bootLoader;
 @property (nonatomic) uint64_t memorySize;
@@ -487,6 +525,7 @@ void sim_network_set_vm_networking_entitlement(int entitled);
 @property (nonatomic, copy) NSArray *pointingDevices;
 @property (nonatomic, copy) NSArray *graphicsDevices;
 @property (nonatomic, copy) NSArray *usbControllers;
+@property (nonatomic, copy) NSArray *audioDevices;
 - (BOOL)validateWithError:(NSError **)error;
 + (uint64_t)minimumAllowedMemorySize;
 + (uint64_t)maximumAllowedMemorySize;
