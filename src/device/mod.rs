@@ -12,6 +12,7 @@ mod network;
 mod pointing;
 mod serial;
 mod socket;
+mod spice_agent;
 mod storage;
 mod usb;
 
@@ -26,5 +27,6 @@ pub use network::*;
 pub use pointing::*;
 pub use serial::*;
 pub use socket::*;
+pub use spice_agent::*;
 pub use storage::*;
 pub use usb::*;

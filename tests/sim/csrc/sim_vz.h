@@ -336,6 +336,16 @@ void sim_network_set_vm_networking_entitlement(int entitled);
 @property (nonatomic, readonly) BOOL append;
 @end
 
+/* vz_console.m (13.0): clipboard sharing over a virtio console port. */
+@interface VZSpiceAgentPortAttachment : VZSerialPortAttachment
+{
+    BOOL _sharesClipboard;
+}
+- (instancetype)init;
++ (NSString *)spiceAgentPortName;
+@property (nonatomic) BOOL sharesClipboard;
+@end
+
 @interface VZSerialPortConfiguration : SimObject <NSCopying, SimValidating>
 {
     VZSerialPortAttachment *_attachment;
