@@ -407,6 +407,12 @@ objc_methods! {
 /// `VZVirtioConsoleDevice` (macOS 13): a virtio console device of a running virtual
 /// machine, from [`VirtualMachine::console_devices`](crate::VirtualMachine::console_devices).
 ///
+/// The guest opening and closing its ports arrives in
+/// [`VirtualMachine::events`](crate::VirtualMachine::events) as
+/// [`VmEvent::ConsolePortOpened`](crate::VmEvent::ConsolePortOpened) and
+/// [`VmEvent::ConsolePortClosed`](crate::VmEvent::ConsolePortClosed)
+/// (`VZVirtioConsoleDeviceDelegate`).
+///
 /// ```no_run
 /// # fn demo(vm: arcbox_vz::VirtualMachine) -> Result<(), arcbox_vz::VZError> {
 /// use arcbox_vz::FileSerialPortAttachment;
