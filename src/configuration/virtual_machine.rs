@@ -9,7 +9,8 @@ use crate::device::{
     VirtioConsoleDeviceSerialPortConfiguration, VirtioEntropyDeviceConfiguration,
     VirtioFileSystemDeviceConfiguration, VirtioGraphicsDeviceConfiguration,
     VirtioNetworkDeviceConfiguration, VirtioSocketDeviceConfiguration,
-    VirtioTraditionalMemoryBalloonDeviceConfiguration, XHCIControllerConfiguration,
+    VirtioSoundDeviceConfiguration, VirtioTraditionalMemoryBalloonDeviceConfiguration,
+    XHCIControllerConfiguration,
 };
 use crate::error::VZError;
 use crate::ffi::foundation::{self, with_error};
@@ -37,6 +38,7 @@ objc_methods! {
     fn set_keyboards_raw(config: &Id, devices: &Id) = "setKeyboards:";
     fn set_pointing_devices_raw(config: &Id, devices: &Id) = "setPointingDevices:";
     fn set_usb_controllers_raw(config: &Id, controllers: &Id) = "setUsbControllers:";
+    fn set_audio_devices_raw(config: &Id, devices: &Id) = "setAudioDevices:";
     fn validate_raw(config: &Id, error: &mut foundation::ErrorSlot) -> bool = "validateWithError:";
     fn min_memory_raw(class: ClassRef) -> u64 = "minimumAllowedMemorySize";
     fn max_memory_raw(class: ClassRef) -> u64 = "maximumAllowedMemorySize";
@@ -118,6 +120,7 @@ pub struct VirtualMachineConfiguration {
     keyboards: Vec<USBKeyboardConfiguration>,
     pointing_devices: Vec<USBScreenCoordinatePointingDeviceConfiguration>,
     usb_controllers: Vec<XHCIControllerConfiguration>,
+    audio_devices: Vec<VirtioSoundDeviceConfiguration>,
 }
 
 macro_rules! device_list {
@@ -201,6 +204,11 @@ const USB_CONTROLLERS: NewerSetter = NewerSetter {
     feature: "USB controllers",
     min_macos: "15.0",
 };
+const AUDIO: NewerSetter = NewerSetter {
+    selector: || sel!("setAudioDevices:"),
+    feature: "audio devices",
+    min_macos: "12.0",
+};
 
 impl VirtualMachineConfiguration {
     /// A configuration with the framework's defaults: 1 CPU, the minimum memory, no
@@ -229,6 +237,7 @@ impl VirtualMachineConfiguration {
             keyboards: Vec::new(),
             pointing_devices: Vec::new(),
             usb_controllers: Vec::new(),
+            audio_devices: Vec::new(),
         })
     }
 
@@ -328,6 +337,11 @@ impl VirtualMachineConfiguration {
         /// Sets the USB controllers (`setUsbControllers:`, macOS 15).
         set_usb_controllers, usb_controllers, usb_controllers: XHCIControllerConfiguration
             => set_usb_controllers_raw, since USB_CONTROLLERS;
+        /// Sets the audio devices (`setAudioDevices:`, macOS 12). Recording from the
+        /// host needs the microphone permission: see
+        /// [`HostAudioInputStreamSource`](crate::HostAudioInputStreamSource).
+        set_audio_devices, audio_devices, audio_devices: VirtioSoundDeviceConfiguration
+            => set_audio_devices_raw, since AUDIO;
     }
 
     /// Checks the configuration: first in Rust (CPU count, memory size, boot loader),
@@ -377,6 +391,7 @@ impl VirtualMachineConfiguration {
             (POINTING, self.pointing_devices.len()),
             (CONSOLE, self.console_devices.len()),
             (USB_CONTROLLERS, self.usb_controllers.len()),
+            (AUDIO, self.audio_devices.len()),
         ] {
             setter.check_list(&self.obj, len)?;
         }

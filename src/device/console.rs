@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::configuration::{AsObject, class_since};
-use crate::device::SerialPortAttachment;
+use crate::device::{SerialPortAttachment, SpiceAgentPortAttachment};
 use crate::error::VZError;
 use crate::ffi::foundation::{self, check_string};
 use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
@@ -35,11 +35,13 @@ const SINCE: &str = "13.0";
 
 /// `VZVirtioConsolePortConfiguration` (macOS 13): one port of a
 /// [`VirtioConsoleDeviceConfiguration`]: an optional name, whether the guest may use
-/// it as its system console, and a [`SerialPortAttachment`] for its data.
+/// it as its system console, and a [`SerialPortAttachment`] for its data, or a
+/// [`SpiceAgentPortAttachment`] for clipboard sharing.
 #[derive(Debug)]
 pub struct VirtioConsolePortConfiguration {
     obj: Id,
     attachment: Option<SerialPortAttachment>,
+    spice_agent: Option<SpiceAgentPortAttachment>,
 }
 
 impl VirtioConsolePortConfiguration {
@@ -56,6 +58,7 @@ impl VirtioConsolePortConfiguration {
         Ok(Self {
             obj,
             attachment: None,
+            spice_agent: None,
         })
     }
 
@@ -65,9 +68,22 @@ impl VirtioConsolePortConfiguration {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] (`"console port name"`) when it contains a NUL
-    /// byte or starts with U+FEFF.
+    /// byte or starts with U+FEFF, or the port has a [`SpiceAgentPortAttachment`] and
+    /// `name` is not [`SpiceAgentPortAttachment::port_name`].
     pub fn set_name(&mut self, name: &str) -> Result<&mut Self, VZError> {
         check_string(name, "console port name")?;
+        if self.spice_agent.is_some() {
+            let spice_name = SpiceAgentPortAttachment::port_name()?;
+            if name != spice_name {
+                return Err(VZError::invalid_argument(
+                    "console port name",
+                    format!(
+                        "{name:?}: the port has a SpiceAgentPortAttachment, so its name must be \
+                         {spice_name:?}, the one the guest's agent looks for"
+                    ),
+                ));
+            }
+        }
         autoreleasepool(|| set_name_raw(&self.obj, Some(&foundation::ns_string(name))));
         Ok(self)
     }
@@ -95,25 +111,94 @@ impl VirtioConsolePortConfiguration {
         autoreleasepool(|| is_console_raw(&self.obj))
     }
 
-    /// Connects the port to `attachment` (`setAttachment:`), replacing any previous one.
+    /// Connects the port to `attachment` (`setAttachment:`), replacing any previous one
+    /// (a [`SpiceAgentPortAttachment`] too).
     pub fn set_attachment(&mut self, attachment: impl Into<SerialPortAttachment>) -> &mut Self {
         let attachment = attachment.into();
         autoreleasepool(|| set_attachment_raw(&self.obj, Some(attachment.as_object())));
         self.attachment = Some(attachment);
+        self.spice_agent = None;
         self
     }
 
-    /// Disconnects the port (`setAttachment:` with nil).
+    /// Disconnects the port (`setAttachment:` with nil), whatever its attachment.
     pub fn clear_attachment(&mut self) -> &mut Self {
         autoreleasepool(|| set_attachment_raw(&self.obj, None));
         self.attachment = None;
+        self.spice_agent = None;
         self
+    }
+
+    /// Makes this the clipboard-sharing port (macOS 13): names it
+    /// [`SpiceAgentPortAttachment::port_name`], the name the framework reports
+    /// (`setName:`), and connects it to `attachment` (`setAttachment:`), replacing any
+    /// previous attachment. The port must not be a console; the guest needs a SPICE
+    /// agent (`spice-vdagent`). See [`SpiceAgentPortAttachment`] for an example.
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::InvalidArgument`] (`"SPICE agent port"`) when the port is marked as
+    /// the system console ([`set_is_console`](Self::set_is_console)): the guest's
+    /// kernel would write its console into the agent's channel.
+    pub fn set_spice_agent_attachment(
+        &mut self,
+        attachment: SpiceAgentPortAttachment,
+    ) -> Result<&mut Self, VZError> {
+        if self.is_console() {
+            return Err(spice_on_console());
+        }
+        let name = SpiceAgentPortAttachment::port_name()?;
+        autoreleasepool(|| {
+            set_name_raw(&self.obj, Some(&foundation::ns_string(&name)));
+            set_attachment_raw(&self.obj, Some(&attachment.obj));
+        });
+        self.attachment = None;
+        self.spice_agent = Some(attachment);
+        Ok(self)
+    }
+
+    /// The SPICE agent attachment, if one was set with
+    /// [`set_spice_agent_attachment`](Self::set_spice_agent_attachment).
+    pub fn spice_agent_attachment(&self) -> Option<&SpiceAgentPortAttachment> {
+        self.spice_agent.as_ref()
+    }
+
+    /// A port with a SPICE agent attachment must keep the agent's name and must not be
+    /// a console; checked again when the port is added to a device, since
+    /// [`clear_name`](Self::clear_name) and [`set_is_console`](Self::set_is_console)
+    /// cannot fail.
+    fn check_spice_agent(&self) -> Result<(), VZError> {
+        if self.spice_agent.is_none() {
+            return Ok(());
+        }
+        if self.is_console() {
+            return Err(spice_on_console());
+        }
+        let expected = SpiceAgentPortAttachment::port_name()?;
+        match self.name() {
+            Some(name) if name == expected => Ok(()),
+            name => Err(VZError::invalid_argument(
+                "SPICE agent port",
+                format!(
+                    "the port is named {name:?}, but a port with a SpiceAgentPortAttachment must \
+                     be named {expected:?}, the one the guest's agent looks for"
+                ),
+            )),
+        }
     }
 
     /// The attachment, if one was set.
     pub fn attachment(&self) -> Option<&SerialPortAttachment> {
         self.attachment.as_ref()
     }
+}
+
+fn spice_on_console() -> VZError {
+    VZError::invalid_argument(
+        "SPICE agent port",
+        "the port is marked as the system console (set_is_console(true)); a \
+         SpiceAgentPortAttachment needs a port that is not a console",
+    )
 }
 
 /// `VZVirtioConsoleDeviceConfiguration` (macOS 13): a virtio console device with
@@ -204,12 +289,15 @@ impl VirtioConsoleDeviceConfiguration {
     ///
     /// [`VZError::InvalidArgument`] (`"console port index"`) when a maximum port count
     /// was set and `index` is not below it, or when `index` is not below
-    /// [`MAX_PORT_COUNT`](Self::MAX_PORT_COUNT).
+    /// [`MAX_PORT_COUNT`](Self::MAX_PORT_COUNT); (`"SPICE agent port"`) when `port` has
+    /// a [`SpiceAgentPortAttachment`] but is marked as a console or is no longer named
+    /// [`SpiceAgentPortAttachment::port_name`].
     pub fn set_port(
         &mut self,
         index: u32,
         port: VirtioConsolePortConfiguration,
     ) -> Result<&mut Self, VZError> {
+        port.check_spice_agent()?;
         if index >= Self::MAX_PORT_COUNT {
             return Err(VZError::invalid_argument(
                 "console port index",
@@ -318,6 +406,12 @@ objc_methods! {
 
 /// `VZVirtioConsoleDevice` (macOS 13): a virtio console device of a running virtual
 /// machine, from [`VirtualMachine::console_devices`](crate::VirtualMachine::console_devices).
+///
+/// The guest opening and closing its ports arrives in
+/// [`VirtualMachine::events`](crate::VirtualMachine::events) as
+/// [`VmEvent::ConsolePortOpened`](crate::VmEvent::ConsolePortOpened) and
+/// [`VmEvent::ConsolePortClosed`](crate::VmEvent::ConsolePortClosed)
+/// (`VZVirtioConsoleDeviceDelegate`).
 ///
 /// ```no_run
 /// # fn demo(vm: arcbox_vz::VirtualMachine) -> Result<(), arcbox_vz::VZError> {

@@ -1,6 +1,7 @@
 //! Device configurations, one Virtualization class family per module, and the
 //! runtime device handles a running [`VirtualMachine`](crate::VirtualMachine) hands out.
 
+mod audio;
 mod console;
 mod directory_sharing;
 mod entropy;
@@ -11,9 +12,11 @@ mod network;
 mod pointing;
 mod serial;
 mod socket;
+mod spice_agent;
 mod storage;
 mod usb;
 
+pub use audio::*;
 pub use console::*;
 pub use directory_sharing::*;
 pub use entropy::*;
@@ -24,5 +27,6 @@ pub use network::*;
 pub use pointing::*;
 pub use serial::*;
 pub use socket::*;
+pub use spice_agent::*;
 pub use storage::*;
 pub use usb::*;

@@ -41,6 +41,29 @@ pub enum VmEvent {
         /// Why it was disconnected.
         error: FrameworkError,
     },
+    /// The guest opened a port of a virtio console device
+    /// (`consoleDevice:didOpenPort:`, macOS 13).
+    ConsolePortOpened {
+        /// The device's index in
+        /// [`VirtualMachine::console_devices`](crate::VirtualMachine::console_devices).
+        device_index: usize,
+        /// The port's index in the device (as in
+        /// [`VirtioConsoleDevice::port`](crate::VirtioConsoleDevice::port)); `u32::MAX`
+        /// if the framework's port array does not hold it.
+        port_index: u32,
+        /// The port's name, if it has one.
+        name: Option<String>,
+    },
+    /// The guest closed a port of a virtio console device
+    /// (`consoleDevice:didClosePort:`, macOS 13).
+    ConsolePortClosed {
+        /// The device's index, as in [`ConsolePortOpened`](Self::ConsolePortOpened).
+        device_index: usize,
+        /// The port's index, as in [`ConsolePortOpened`](Self::ConsolePortOpened).
+        port_index: u32,
+        /// The port's name, if it has one.
+        name: Option<String>,
+    },
 }
 
 /// Why a virtual machine stopped, from

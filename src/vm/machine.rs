@@ -53,6 +53,8 @@ pub(crate) fn state_of(vm: &Id) -> VirtualMachineState {
 pub(super) struct Parts {
     pub(super) vm: Id,
     delegate: Id,
+    /// The console devices (macOS 13) and our delegate on each.
+    console_delegates: Vec<(Id, Id)>,
     /// The framework's copy of the configuration, for save/restore validation.
     #[cfg_attr(not(any(target_arch = "aarch64", arcbox_vz_sim)), allow(dead_code))]
     pub(super) config: Id,
@@ -86,9 +88,11 @@ impl Parts {
             KVO_OPTION_NEW,
             NullPtr,
         );
+        let console_delegates = super::console_delegate::install(&vm, &hub);
         Ok(Self {
             vm,
             delegate,
+            console_delegates,
             config,
             hub,
             queue: queue.clone(),
@@ -102,6 +106,7 @@ impl Parts {
             remove_observer_raw(&self.vm, &self.delegate, &foundation::ns_string("state"));
             set_delegate_raw(&self.vm, None);
         });
+        super::console_delegate::uninstall(&self.console_delegates);
         self.hub.close();
         drop(self);
     }

@@ -37,6 +37,8 @@
 //! then end, and a [`VsockStream`](crate::VsockStream) still open reads end-of-file.
 
 #[allow(unsafe_code)] // method implementations receive raw pointers from the runtime
+mod console_delegate;
+#[allow(unsafe_code)] // method implementations receive raw pointers from the runtime
 mod delegate;
 mod devices;
 mod events;

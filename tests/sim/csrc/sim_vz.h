@@ -336,6 +336,16 @@ void sim_network_set_vm_networking_entitlement(int entitled);
 @property (nonatomic, readonly) BOOL append;
 @end
 
+/* vz_console.m (13.0): clipboard sharing over a virtio console port. */
+@interface VZSpiceAgentPortAttachment : VZSerialPortAttachment
+{
+    BOOL _sharesClipboard;
+}
+- (instancetype)init;
++ (NSString *)spiceAgentPortName;
+@property (nonatomic) BOOL sharesClipboard;
+@end
+
 @interface VZSerialPortConfiguration : SimObject <NSCopying, SimValidating>
 {
     VZSerialPortAttachment *_attachment;
@@ -451,6 +461,43 @@ void sim_network_set_vm_networking_entitlement(int entitled);
 - (instancetype)init;
 @end
 
+/* ---- audio (vz_audio.m) ---- */
+@interface VZAudioInputStreamSource : SimObject
+@end
+@interface VZHostAudioInputStreamSource : VZAudioInputStreamSource
+- (instancetype)init;
+@end
+@interface VZAudioOutputStreamSink : SimObject
+@end
+@interface VZHostAudioOutputStreamSink : VZAudioOutputStreamSink
+- (instancetype)init;
+@end
+@interface VZVirtioSoundDeviceStreamConfiguration : SimObject <NSCopying>
+@end
+@interface VZVirtioSoundDeviceInputStreamConfiguration : VZVirtioSoundDeviceStreamConfiguration
+{
+    VZAudioInputStreamSource *_source;
+}
+- (instancetype)init;
+@property (nonatomic, strong) VZAudioInputStreamSource *source;
+@end
+@interface VZVirtioSoundDeviceOutputStreamConfiguration : VZVirtioSoundDeviceStreamConfiguration
+{
+    VZAudioOutputStreamSink *_sink;
+}
+- (instancetype)init;
+@property (nonatomic, strong) VZAudioOutputStreamSink *sink;
+@end
+@interface VZAudioDeviceConfiguration : SimObject <NSCopying>
+@end
+@interface VZVirtioSoundDeviceConfiguration : VZAudioDeviceConfiguration
+{
+    NSArray *_streams;
+}
+- (instancetype)init;
+@property (nonatomic, copy) NSArray *streams;
+@end
+
 /* ---- the top-level configuration (vz_configuration.m) ---- */
 @interface VZVirtualMachineConfiguration : SimObject <NSCopying, SimValidating>
 {
@@ -470,6 +517,7 @@ void sim_network_set_vm_networking_entitlement(int entitled);
     NSArray *_pointingDevices;
     NSArray *_graphicsDevices;
     NSArray *_usbControllers;
+    NSArray *_audioDevices;
 }
 @property (nonatomic, strong) VZBootLoader *bootLoader;
 @property (nonatomic) uint64_t memorySize;
@@ -487,6 +535,7 @@ void sim_network_set_vm_networking_entitlement(int entitled);
 @property (nonatomic, copy) NSArray *pointingDevices;
 @property (nonatomic, copy) NSArray *graphicsDevices;
 @property (nonatomic, copy) NSArray *usbControllers;
+@property (nonatomic, copy) NSArray *audioDevices;
 - (BOOL)validateWithError:(NSError **)error;
 + (uint64_t)minimumAllowedMemorySize;
 + (uint64_t)maximumAllowedMemorySize;

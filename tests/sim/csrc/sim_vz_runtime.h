@@ -27,6 +27,12 @@ enum {
 @class VZVirtualMachine;
 @class SimGuest;
 
+@protocol VZVirtioConsoleDeviceDelegate <NSObject>
+@optional
+- (void)consoleDevice:(id)consoleDevice didOpenPort:(id)consolePort;
+- (void)consoleDevice:(id)consoleDevice didClosePort:(id)consolePort;
+@end
+
 @protocol VZVirtualMachineDelegate <NSObject>
 @optional
 - (void)guestDidStopVirtualMachine:(VZVirtualMachine *)virtualMachine;
@@ -144,6 +150,7 @@ enum {
 }
 @property (nonatomic, readonly) uint32_t maximumPortCount;
 - (VZVirtioConsolePort *)objectAtIndexedSubscript:(NSUInteger)portIndex;
+- (VZVirtioConsolePort *)sim_portAtIndex:(NSUInteger)portIndex; /* no queue check */
 - (instancetype)sim_initWithMachine:(VZVirtualMachine *)machine
                       configuration:(VZVirtioConsoleDeviceConfiguration *)configuration;
 @end
@@ -156,11 +163,22 @@ enum {
     VZVirtualMachine *_machine;
     VZVirtioConsolePortArray *_ports;
     id _delegate;
+    NSMutableSet *_openPorts;      /* NSNumber port indexes the guest has open */
+    NSMutableArray *_pendingEvents; /* @[port, @(open)], oldest first */
 }
 @property (nonatomic, readonly, strong) VZVirtioConsolePortArray *ports;
 @property (nonatomic, assign) id delegate; /* weak in VZ */
 - (instancetype)sim_initWithMachine:(VZVirtualMachine *)machine
                       configuration:(VZVirtioConsoleDeviceConfiguration *)configuration;
+/* Simulator internals (issue 11 item 3): the guest opens or closes port `index`; the
+ * delegate hears of it later on the VM queue, in order. Returns -1 when there is no
+ * port at `index`, 0 when it already was in that state, 1 when an event is on its
+ * way. */
+- (long)sim_guestSetPort:(NSUInteger)index open:(BOOL)open;
+/* The guest booted (opens every named port) or halted (closes every open port). */
+- (void)sim_guestBooted;
+- (void)sim_guestHalted;
+- (void)sim_deliverOldestEvent;
 @end
 
 @interface VZUSBController : SimObject
@@ -261,6 +279,10 @@ enum {
 - (void)sim_crashWithCode:(NSInteger)code reason:(NSString *)reason;
 - (void)sim_disconnectNetworkDevice:(NSUInteger)index;
 @end
+
+/* The guest opens (open != 0) or closes port `port` of console device `device` of the
+ * last started running VM (issue 11 item 3); -1 when there is no such VM or port. */
+long sim_console_port_set_open(unsigned device, unsigned port, int open);
 
 /* ---- the fake guest (sim_guest.m) ---- */
 @interface SimGuest : SimObject

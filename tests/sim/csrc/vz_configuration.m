@@ -31,6 +31,7 @@
 @synthesize pointingDevices = _pointingDevices;
 @synthesize graphicsDevices = _graphicsDevices;
 @synthesize usbControllers = _usbControllers;
+@synthesize audioDevices = _audioDevices;
 
 + (uint64_t)minimumAllowedMemorySize { return SIM_MIN_MEMORY; }
 + (uint64_t)maximumAllowedMemorySize { return SIM_MAX_MEMORY; }
@@ -56,6 +57,7 @@
     _pointingDevices = [empty copy];
     _graphicsDevices = [empty copy];
     _usbControllers = [empty copy];
+    _audioDevices = [empty copy];
     return self;
 }
 
@@ -75,6 +77,7 @@
     [_pointingDevices release];
     [_graphicsDevices release];
     [_usbControllers release];
+    [_audioDevices release];
     [super dealloc];
 }
 
@@ -97,6 +100,7 @@
     copy.pointingDevices = _pointingDevices;
     copy.graphicsDevices = _graphicsDevices;
     copy.usbControllers = _usbControllers;
+    copy.audioDevices = _audioDevices;
     return copy;
 }
 
@@ -134,7 +138,7 @@ static NSString *check_devices(NSArray *devices)
     NSArray *lists[] = { _consoleDevices, _directorySharingDevices, _entropyDevices,
                          _memoryBalloonDevices, _networkDevices, _serialPorts, _socketDevices,
                          _storageDevices, _keyboards, _pointingDevices, _graphicsDevices,
-                         _usbControllers };
+                         _usbControllers, _audioDevices };
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         NSString *reason = check_devices(lists[i]);
         if (reason != nil) return reason;

@@ -177,3 +177,22 @@
     [super dealloc];
 }
 @end
+
+/*
+ * VZSpiceAgentPortAttachment (13.0): sharesClipboard defaults to YES (vz-api.tsv).
+ * The port name is the usual SPICE agent channel name; Apple does not document the
+ * string (callers must read +spiceAgentPortName), so it is not checked anywhere.
+ * The fake guest never runs an agent: nothing is shared.
+ */
+@implementation VZSpiceAgentPortAttachment
+@synthesize sharesClipboard = _sharesClipboard;
+
++ (NSString *)spiceAgentPortName { return @"com.redhat.spice.0"; }
+
+- (instancetype)init
+{
+    if ((self = [super init]) == nil) return nil;
+    _sharesClipboard = YES;
+    return self;
+}
+@end

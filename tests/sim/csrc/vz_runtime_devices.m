@@ -181,6 +181,11 @@
 - (VZVirtioConsolePort *)objectAtIndexedSubscript:(NSUInteger)portIndex
 {
     [_machine sim_assertQueue:"-[VZVirtioConsolePortArray objectAtIndexedSubscript:]"];
+    return [self sim_portAtIndex:portIndex];
+}
+
+- (VZVirtioConsolePort *)sim_portAtIndex:(NSUInteger)portIndex
+{
     return [_ports objectForKey:[NSNumber numberWithUnsignedInteger:portIndex]];
 }
 @end
@@ -188,8 +193,28 @@
 @implementation VZConsoleDevice
 @end
 
+/*
+ * VZVirtioConsoleDeviceDelegate (13.0): the guest opening or closing a port is told
+ * later, on the VM queue (how much later is the scheduler's), one event per timer,
+ * oldest first, so the events of one port never overtake each other. The delegate
+ * is weak in VZ: the fake keeps an unretained pointer, so a client must clear it
+ * before its delegate goes away (a dangling one crashes here, as a zombie would).
+ */
+struct console_event {
+    VZVirtioConsoleDevice *device; /* retained */
+    VZVirtualMachine *vm;          /* held */
+};
+
+static void console_event_fire(void *ctx)
+{
+    struct console_event *e = ctx;
+    [e->device sim_deliverOldestEvent];
+    [e->device release];
+    [e->vm sim_unhold];
+    free(e);
+}
+
 @implementation VZVirtioConsoleDevice
-@synthesize delegate = _delegate;
 
 - (instancetype)sim_initWithMachine:(VZVirtualMachine *)machine
                       configuration:(VZVirtioConsoleDeviceConfiguration *)configuration
@@ -197,12 +222,79 @@
     if ((self = [super init]) == nil) return nil;
     _machine = machine;
     _ports = [[VZVirtioConsolePortArray alloc] sim_initWithMachine:machine configuration:configuration];
+    _openPorts = [[NSMutableSet alloc] init];
+    _pendingEvents = [[NSMutableArray alloc] init];
     return self;
+}
+
+- (id)delegate
+{
+    [_machine sim_assertQueue:"-[VZVirtioConsoleDevice delegate]"];
+    return _delegate;
+}
+
+- (void)setDelegate:(id)delegate
+{
+    [_machine sim_assertQueue:"-[VZVirtioConsoleDevice setDelegate:]"];
+    _delegate = delegate;
+}
+
+- (void)sim_deliverOldestEvent
+{
+    if ([_pendingEvents count] == 0) return;
+    NSArray *event = [[_pendingEvents objectAtIndex:0] retain];
+    [_pendingEvents removeObjectAtIndex:0];
+    id port = [event objectAtIndex:0];
+    BOOL open = [[event objectAtIndex:1] boolValue];
+    void *pool = objc_autoreleasePoolPush();
+    [_machine sim_enterCallback];
+    SEL sel = open ? @selector(consoleDevice:didOpenPort:) : @selector(consoleDevice:didClosePort:);
+    if (_delegate != nil && [_delegate respondsToSelector:sel]) {
+        if (open) [_delegate consoleDevice:self didOpenPort:port];
+        else [_delegate consoleDevice:self didClosePort:port];
+    }
+    [_machine sim_exitCallback];
+    objc_autoreleasePoolPop(pool);
+    [event release];
+}
+
+- (long)sim_guestSetPort:(NSUInteger)index open:(BOOL)open
+{
+    [_machine sim_assertQueue:"-[VZVirtioConsoleDevice sim_guestSetPort:open:]"];
+    VZVirtioConsolePort *port = [_ports sim_portAtIndex:index];
+    if (port == nil) return -1;
+    NSNumber *key = [NSNumber numberWithUnsignedInteger:index];
+    if ([_openPorts containsObject:key] == open) return 0;
+    if (open) [_openPorts addObject:key];
+    else [_openPorts removeObject:key];
+    [_pendingEvents addObject:@[ port, [NSNumber numberWithBool:open] ]];
+    struct console_event *e = malloc(sizeof *e);
+    if (e == NULL) sim_fatal("out of memory");
+    e->device = [self retain];
+    e->vm = [_machine sim_hold];
+    sim_after_ms([_machine sim_queue], sim_choose(3) == 0 ? 0 : 1 + sim_choose(5), e,
+                 console_event_fire);
+    return 1;
+}
+
+- (void)sim_guestBooted
+{
+    uint32_t count = [_ports maximumPortCount];
+    for (uint32_t i = 0; i < count; i++)
+        if ([[_ports sim_portAtIndex:i] name] != nil) [self sim_guestSetPort:i open:YES];
+}
+
+- (void)sim_guestHalted
+{
+    uint32_t count = [_ports maximumPortCount];
+    for (uint32_t i = 0; i < count; i++) [self sim_guestSetPort:i open:NO];
 }
 
 - (void)dealloc
 {
     [_ports release];
+    [_openPorts release];
+    [_pendingEvents release];
     [super dealloc];
 }
 

@@ -496,6 +496,7 @@ static void start_step(VZVirtualMachine *vm, void (^handler)(NSError *))
     [self sim_setState:VZVirtualMachineStateRunning];
     sim_register_running(self);
     [_guest boot];
+    for (VZVirtioConsoleDevice *device in _consoleDevices) [device sim_guestBooted];
     callback(self, handler, complete_ok);
 }
 
@@ -562,6 +563,7 @@ static void resume_step(VZVirtualMachine *vm, void (^handler)(NSError *))
 - (void)sim_halt
 {
     [_guest halt];
+    for (VZVirtioConsoleDevice *device in _consoleDevices) [device sim_guestHalted];
     sim_unregister_running(self);
 }
 
@@ -766,6 +768,23 @@ int sim_guest_connect(uint32_t port) { return (int)on_last_running(connect_on_qu
 
 /* The network attachment of device `index` goes away. */
 long sim_network_disconnect(unsigned index) { return on_last_running(disconnect_on_queue, index); }
+
+static void console_port_on_queue(void *ctx)
+{
+    struct hook_call *c = ctx;
+    unsigned long arg = (unsigned long)c->arg;
+    NSUInteger device = arg >> 33, port = (arg >> 1) & 0xffffffffu;
+    NSArray *devices = sim_macos_at_least(13, 0) ? [c->vm consoleDevices] : nil;
+    c->result = device < [devices count]
+        ? [[devices objectAtIndex:device] sim_guestSetPort:port open:(BOOL)(arg & 1)]
+        : -1;
+}
+
+long sim_console_port_set_open(unsigned device, unsigned port, int open)
+{
+    long arg = (long)(((unsigned long)device << 33) | ((unsigned long)port << 1) | (open != 0));
+    return on_last_running(console_port_on_queue, arg);
+}
 
 /* The guest powers itself off (like `poweroff` in the guest). */
 long sim_guest_power_off(void) { return on_last_running(power_off_on_queue, 0); }

@@ -58,6 +58,11 @@ pub mod raw {
         pub fn sim_message_after_free(class_name: *const c_char, selector: *const c_char);
         pub fn sim_schedule_reset();
         pub fn sim_set_callback_order(delay_ms: c_int, delegate_first: c_int, kvo_off_queue: c_int);
+        pub fn sim_console_port_set_open(
+            device: std::ffi::c_uint,
+            port: std::ffi::c_uint,
+            open: c_int,
+        ) -> c_long;
     }
 }
 
@@ -234,6 +239,17 @@ pub mod guest {
     pub fn disconnect_network(index: u32) -> bool {
         // SAFETY: hops onto the VM's queue and waits.
         unsafe { raw::sim_network_disconnect(index) >= 0 }
+    }
+
+    /// The guest opens (`open`) or closes port `port` of virtio console device
+    /// `device` (macOS 13); the device's delegate hears of it later, on the VM queue.
+    /// `None` when no VM runs or it has no such port; else whether the port's state
+    /// changed (an event is on its way). The guest also opens every named port when
+    /// it boots, and closes every open port when it halts.
+    pub fn console_port(device: u32, port: u32, open: bool) -> Option<bool> {
+        // SAFETY: hops onto the VM's queue and waits.
+        let result = unsafe { raw::sim_console_port_set_open(device, port, open.into()) };
+        (result >= 0).then_some(result == 1)
     }
 
     /// The guest powers itself off. False when no VM is running.
