@@ -13,6 +13,7 @@ mod serial;
 mod socket;
 mod storage;
 mod usb;
+mod vmnet;
 
 pub use console::*;
 pub use directory_sharing::*;
@@ -26,3 +27,4 @@ pub use serial::*;
 pub use socket::*;
 pub use storage::*;
 pub use usb::*;
+pub use vmnet::*;

@@ -604,6 +604,8 @@ pub enum NetworkDeviceAttachment {
     FileHandle(FileHandleNetworkDeviceAttachment),
     /// A host interface (needs the restricted `com.apple.vm.networking` entitlement).
     Bridged(BridgedNetworkDeviceAttachment),
+    /// A vmnet network (macOS 26).
+    Vmnet(super::VmnetNetworkDeviceAttachment),
 }
 
 impl AsObject for NetworkDeviceAttachment {
@@ -612,6 +614,7 @@ impl AsObject for NetworkDeviceAttachment {
             Self::NAT(a) => &a.obj,
             Self::FileHandle(a) => &a.obj,
             Self::Bridged(a) => &a.obj,
+            Self::Vmnet(a) => a.as_object(),
         }
     }
 }
@@ -625,6 +628,12 @@ impl From<NATNetworkDeviceAttachment> for NetworkDeviceAttachment {
 impl From<FileHandleNetworkDeviceAttachment> for NetworkDeviceAttachment {
     fn from(a: FileHandleNetworkDeviceAttachment) -> Self {
         Self::FileHandle(a)
+    }
+}
+
+impl From<super::VmnetNetworkDeviceAttachment> for NetworkDeviceAttachment {
+    fn from(a: super::VmnetNetworkDeviceAttachment) -> Self {
+        Self::Vmnet(a)
     }
 }
 
