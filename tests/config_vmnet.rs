@@ -238,7 +238,7 @@ fn external_interface_is_for_shared_mode_only() {
     assert_eq!(argument, "external interface");
     assert!(reason.contains("shared-mode"), "{reason}");
     let mut shared = VmnetNetworkConfiguration::new(VmnetMode::Shared);
-    for name in ["", "an-interface-name-too-long", "en\00"] {
+    for name in ["", "an-interface-name-too-long", "e\0n0"] {
         invalid_argument(shared.set_external_interface(name).map(|_| ()).unwrap_err());
     }
     shared.set_external_interface("en0").unwrap();

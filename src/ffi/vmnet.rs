@@ -12,7 +12,7 @@
 //! `uint32_t`; configuration and network refs are opaque pointers released with
 //! `CFRelease`; `struct in_addr` holds the address in network byte order.
 
-use core::ffi::{CStr, c_char, c_int, c_void};
+use core::ffi::{CStr, c_char, c_void};
 use core::ptr::NonNull;
 use std::sync::OnceLock;
 
@@ -56,28 +56,39 @@ impl InAddr {
 
 type Ref = *mut c_void;
 
+type CreateConfiguration = unsafe extern "C" fn(u32, *mut u32) -> Ref;
+type CreateNetwork = unsafe extern "C" fn(Ref, *mut u32) -> Ref;
+type AddDhcpReservation = unsafe extern "C" fn(Ref, *const [u8; 6], *const InAddr) -> u32;
+type AddPortForwardingRule = unsafe extern "C" fn(Ref, u8, u8, u16, u16, *const c_void) -> u32;
+type Disable = unsafe extern "C" fn(Ref);
+type SetExternalInterface = unsafe extern "C" fn(Ref, *const c_char) -> u32;
+type SetIpv4Subnet = unsafe extern "C" fn(Ref, *const InAddr, *const InAddr) -> u32;
+type SetMtu = unsafe extern "C" fn(Ref, u32) -> u32;
+type GetIpv4Subnet = unsafe extern "C" fn(Ref, *mut InAddr, *mut InAddr);
+type Release = unsafe extern "C" fn(*const c_void);
+
 /// The resolved functions, with the signatures of vz-api.tsv.
 struct Api {
-    configuration_create: unsafe extern "C" fn(u32, *mut u32) -> Ref,
-    network_create: unsafe extern "C" fn(Ref, *mut u32) -> Ref,
-    add_dhcp_reservation: unsafe extern "C" fn(Ref, *const [u8; 6], *const InAddr) -> u32,
-    add_port_forwarding_rule: unsafe extern "C" fn(Ref, u8, u8, u16, u16, *const c_void) -> u32,
-    disable_dhcp: unsafe extern "C" fn(Ref),
-    disable_dns_proxy: unsafe extern "C" fn(Ref),
-    disable_nat44: unsafe extern "C" fn(Ref),
-    disable_nat66: unsafe extern "C" fn(Ref),
-    disable_router_advertisement: unsafe extern "C" fn(Ref),
-    set_external_interface: unsafe extern "C" fn(Ref, *const c_char) -> u32,
-    set_ipv4_subnet: unsafe extern "C" fn(Ref, *const InAddr, *const InAddr) -> u32,
-    set_mtu: unsafe extern "C" fn(Ref, u32) -> u32,
-    get_ipv4_subnet: unsafe extern "C" fn(Ref, *mut InAddr, *mut InAddr),
-    cf_release: unsafe extern "C" fn(*const c_void),
+    configuration_create: CreateConfiguration,
+    network_create: CreateNetwork,
+    add_dhcp_reservation: AddDhcpReservation,
+    add_port_forwarding_rule: AddPortForwardingRule,
+    disable_dhcp: Disable,
+    disable_dns_proxy: Disable,
+    disable_nat44: Disable,
+    disable_nat66: Disable,
+    disable_router_advertisement: Disable,
+    set_external_interface: SetExternalInterface,
+    set_ipv4_subnet: SetIpv4Subnet,
+    set_mtu: SetMtu,
+    get_ipv4_subnet: GetIpv4Subnet,
+    cf_release: Release,
 }
 
 #[cfg(arcbox_vz_sim)]
 unsafe extern "C" {
     /// The simulator's stand-ins for `dlopen`/`dlsym` (tests/sim/csrc/vmnet.c).
-    fn sim_vmnet_dlopen(path: *const c_char, mode: c_int) -> *mut c_void;
+    fn sim_vmnet_dlopen(path: *const c_char, mode: core::ffi::c_int) -> *mut c_void;
     fn sim_vmnet_dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
 }
 
@@ -105,12 +116,12 @@ fn symbol(handle: *mut c_void, name: &CStr) -> Option<NonNull<c_void>> {
 
 /// Resolves `$name` as a function of type `$ty`, or returns `None` from `load`.
 macro_rules! resolve {
-    ($handle:expr, $name:literal) => {{
+    ($handle:expr, $name:literal, $ty:ty) => {{
         let f = symbol($handle, $name)?;
         // SAFETY: the symbol is the C function of that name, whose signature (from
         // vz-api.tsv) is the field type this is assigned to; a data pointer and a
         // function pointer have the same size and representation on every target.
-        unsafe { core::mem::transmute::<*mut c_void, _>(f.as_ptr()) }
+        unsafe { core::mem::transmute::<*mut c_void, $ty>(f.as_ptr()) }
     }};
 }
 
@@ -120,30 +131,57 @@ fn load() -> Option<Api> {
         return None;
     }
     Some(Api {
-        configuration_create: resolve!(handle, c"vmnet_network_configuration_create"),
-        network_create: resolve!(handle, c"vmnet_network_create"),
-        add_dhcp_reservation: resolve!(handle, c"vmnet_network_configuration_add_dhcp_reservation"),
+        configuration_create: resolve!(
+            handle,
+            c"vmnet_network_configuration_create",
+            CreateConfiguration
+        ),
+        network_create: resolve!(handle, c"vmnet_network_create", CreateNetwork),
+        add_dhcp_reservation: resolve!(
+            handle,
+            c"vmnet_network_configuration_add_dhcp_reservation",
+            AddDhcpReservation
+        ),
         add_port_forwarding_rule: resolve!(
             handle,
-            c"vmnet_network_configuration_add_port_forwarding_rule"
+            c"vmnet_network_configuration_add_port_forwarding_rule",
+            AddPortForwardingRule
         ),
-        disable_dhcp: resolve!(handle, c"vmnet_network_configuration_disable_dhcp"),
-        disable_dns_proxy: resolve!(handle, c"vmnet_network_configuration_disable_dns_proxy"),
-        disable_nat44: resolve!(handle, c"vmnet_network_configuration_disable_nat44"),
-        disable_nat66: resolve!(handle, c"vmnet_network_configuration_disable_nat66"),
+        disable_dhcp: resolve!(handle, c"vmnet_network_configuration_disable_dhcp", Disable),
+        disable_dns_proxy: resolve!(
+            handle,
+            c"vmnet_network_configuration_disable_dns_proxy",
+            Disable
+        ),
+        disable_nat44: resolve!(
+            handle,
+            c"vmnet_network_configuration_disable_nat44",
+            Disable
+        ),
+        disable_nat66: resolve!(
+            handle,
+            c"vmnet_network_configuration_disable_nat66",
+            Disable
+        ),
         disable_router_advertisement: resolve!(
             handle,
-            c"vmnet_network_configuration_disable_router_advertisement"
+            c"vmnet_network_configuration_disable_router_advertisement",
+            Disable
         ),
         set_external_interface: resolve!(
             handle,
-            c"vmnet_network_configuration_set_external_interface"
+            c"vmnet_network_configuration_set_external_interface",
+            SetExternalInterface
         ),
-        set_ipv4_subnet: resolve!(handle, c"vmnet_network_configuration_set_ipv4_subnet"),
-        set_mtu: resolve!(handle, c"vmnet_network_configuration_set_mtu"),
-        get_ipv4_subnet: resolve!(handle, c"vmnet_network_get_ipv4_subnet"),
+        set_ipv4_subnet: resolve!(
+            handle,
+            c"vmnet_network_configuration_set_ipv4_subnet",
+            SetIpv4Subnet
+        ),
+        set_mtu: resolve!(handle, c"vmnet_network_configuration_set_mtu", SetMtu),
+        get_ipv4_subnet: resolve!(handle, c"vmnet_network_get_ipv4_subnet", GetIpv4Subnet),
         // vmnet links CoreFoundation, so dlsym through its handle finds CFRelease.
-        cf_release: resolve!(handle, c"CFRelease"),
+        cf_release: resolve!(handle, c"CFRelease", Release),
     })
 }
 
