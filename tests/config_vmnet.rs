@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use arcbox_vz::{
     MACAddress, NetworkDeviceAttachment, VZError, VirtioNetworkDeviceConfiguration, VmnetError,
     VmnetMode, VmnetNetwork, VmnetNetworkConfiguration, VmnetNetworkDeviceAttachment,
-    VmnetPortForwardingRule, VmnetProtocol, VmnetStatus, VmnetSubnet,
+    VmnetNetworkSerialization, VmnetPortForwardingRule, VmnetProtocol, VmnetStatus, VmnetSubnet,
 };
 use common::{TempDir, invalid_argument, macos, minimal_config, since};
 
@@ -417,4 +417,47 @@ fn two_virtual_machines_on_one_network_validate() {
     }
     // Two VMs' configurations and this handle.
     assert_eq!(network.reference_count(), 3);
+}
+
+#[test]
+fn a_serialized_network_is_rebuilt_on_the_same_subnet() {
+    let _serial = serial();
+    let before = live_vmnet_objects();
+    let config = host_config(6);
+    let Some(network) = since("26.0", VmnetNetwork::new(&config)) else {
+        // SAFETY: null is allowed; before macOS 26 nothing is dereferenced.
+        let err = unsafe { VmnetNetworkSerialization::from_raw_xpc_object(std::ptr::null_mut()) };
+        common::assert_unsupported("26.0", err);
+        return;
+    };
+    let serialization = network.copy_serialization().unwrap();
+    let copy = serialization.clone();
+    // What another process would do with the XPC object it received.
+    // SAFETY: a live XPC object from vmnet_network_copy_serialization.
+    let received =
+        unsafe { VmnetNetworkSerialization::from_raw_xpc_object(copy.as_raw_xpc_object()) }
+            .unwrap();
+    drop(copy);
+    let rebuilt = VmnetNetwork::from_serialization(&received).unwrap();
+    assert_eq!(rebuilt.ipv4_subnet(), network.ipv4_subnet());
+    // The rebuilt handle is this process's own: it can be attached.
+    let attachment = VmnetNetworkDeviceAttachment::new(&rebuilt).unwrap();
+    assert!(attachment.is_attached_to(&rebuilt));
+    // Another network on that subnet is still refused.
+    assert!(matches!(
+        VmnetNetwork::new(&config),
+        Err(VZError::Vmnet(VmnetError {
+            status: VmnetStatus::SharingServiceBusy,
+            ..
+        }))
+    ));
+    drop((serialization, received, attachment, rebuilt, network));
+    assert_eq!(live_vmnet_objects(), before);
+
+    // SAFETY: null is allowed.
+    let (argument, _) = invalid_argument(
+        unsafe { VmnetNetworkSerialization::from_raw_xpc_object(std::ptr::null_mut()) }
+            .unwrap_err(),
+    );
+    assert_eq!(argument, "vmnet network serialization");
 }

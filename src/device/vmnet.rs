@@ -22,9 +22,12 @@
 //! # Processes
 //!
 //! A network is only usable in the process that created it: a virtual machine whose
-//! attachment refers to another process's network fails to start its interface.
-//! (Handing a network to another process of the same app with
-//! `vmnet_network_copy_serialization` is not bound yet.)
+//! attachment refers to another process's network fails to start its interface. To
+//! share a network with another process of the same app, send
+//! [`VmnetNetwork::copy_serialization`] over your own XPC connection and rebuild it
+//! there with [`VmnetNetwork::from_serialization`]; that process then has a network
+//! of its own on the same subnet. Whether a serialization made by another *app* is
+//! accepted is not documented.
 //!
 //! Apple's documentation: <https://developer.apple.com/documentation/vmnet> and
 //! <https://developer.apple.com/documentation/virtualization/vzvmnetnetworkdeviceattachment>.
@@ -41,6 +44,8 @@ use crate::device::MACAddress;
 use crate::error::VZError;
 use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
 use crate::ffi::vmnet;
+
+pub use crate::ffi::vmnet::VmnetNetworkSerialization;
 
 objc_methods! {
     fn attachment_init(attachment: Allocated, network: &vmnet::Network) -> Option<Id> =
@@ -771,6 +776,38 @@ impl VmnetNetwork {
             host_address: Ipv4Addr::from(network.wrapping_add(1)),
             mask,
         }
+    }
+
+    /// `vmnet_network_copy_serialization`: an XPC object another process of the same
+    /// app can rebuild this network from ([`from_serialization`](Self::from_serialization)).
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::Vmnet`] with the status vmnet returned.
+    pub fn copy_serialization(&self) -> Result<VmnetNetworkSerialization, VZError> {
+        self.inner
+            .copy_serialization()
+            .map_err(|status| failed("vmnet_network_copy_serialization", status))
+    }
+
+    /// `vmnet_network_create_with_serialization`: this process's handle on the
+    /// network another process (or this one) serialized. The result is a network of
+    /// this process, so it can be attached here; a `vmnet_network_ref` of another
+    /// process never can (its interface fails to start), which is why no other way
+    /// in is offered.
+    ///
+    /// # Errors
+    ///
+    /// - [`VZError::Unsupported`] (`min_macos: "26.0"`) before macOS 26;
+    /// - [`VZError::Vmnet`] with the status vmnet returned.
+    pub fn from_serialization(serialization: &VmnetNetworkSerialization) -> Result<Self, VZError> {
+        check_support()?;
+        let network = serialization
+            .create_network()
+            .map_err(|status| failed("vmnet_network_create_with_serialization", status))?;
+        Ok(Self {
+            inner: Arc::new(network),
+        })
     }
 
     /// How many values share this network: its clones and the attachments holding

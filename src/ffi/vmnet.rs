@@ -17,6 +17,7 @@ use core::ptr::NonNull;
 use std::sync::OnceLock;
 
 use super::runtime::IntoArg;
+use crate::error::VZError;
 
 /// `VMNET_SUCCESS`.
 pub(crate) const SUCCESS: u32 = 1000;
@@ -66,6 +67,10 @@ type SetIpv4Subnet = unsafe extern "C" fn(Ref, *const InAddr, *const InAddr) -> 
 type SetMtu = unsafe extern "C" fn(Ref, u32) -> u32;
 type GetIpv4Subnet = unsafe extern "C" fn(Ref, *mut InAddr, *mut InAddr);
 type Release = unsafe extern "C" fn(*const c_void);
+type CopySerialization = unsafe extern "C" fn(Ref, *mut u32) -> Ref;
+type CreateWithSerialization = unsafe extern "C" fn(Ref, *mut u32) -> Ref;
+type XpcRetain = unsafe extern "C" fn(Ref) -> Ref;
+type XpcRelease = unsafe extern "C" fn(Ref);
 
 /// The resolved functions, with the signatures of vz-api.tsv.
 struct Api {
@@ -83,6 +88,10 @@ struct Api {
     set_mtu: SetMtu,
     get_ipv4_subnet: GetIpv4Subnet,
     cf_release: Release,
+    copy_serialization: CopySerialization,
+    create_with_serialization: CreateWithSerialization,
+    xpc_retain: XpcRetain,
+    xpc_release: XpcRelease,
 }
 
 #[cfg(arcbox_vz_sim)]
@@ -182,6 +191,19 @@ fn load() -> Option<Api> {
         get_ipv4_subnet: resolve!(handle, c"vmnet_network_get_ipv4_subnet", GetIpv4Subnet),
         // vmnet links CoreFoundation, so dlsym through its handle finds CFRelease.
         cf_release: resolve!(handle, c"CFRelease", Release),
+        copy_serialization: resolve!(
+            handle,
+            c"vmnet_network_copy_serialization",
+            CopySerialization
+        ),
+        create_with_serialization: resolve!(
+            handle,
+            c"vmnet_network_create_with_serialization",
+            CreateWithSerialization
+        ),
+        // libxpc is part of libSystem, which vmnet links.
+        xpc_retain: resolve!(handle, c"xpc_retain", XpcRetain),
+        xpc_release: resolve!(handle, c"xpc_release", XpcRelease),
     })
 }
 
@@ -350,6 +372,123 @@ impl Network {
             (self.api.get_ipv4_subnet)(self.ptr.as_ptr(), &raw mut address, &raw mut mask);
         }
         (address.octets(), mask.octets())
+    }
+}
+
+impl Network {
+    /// `vmnet_network_copy_serialization`: the serialization or the status it failed
+    /// with.
+    pub(crate) fn copy_serialization(&self) -> Result<VmnetNetworkSerialization, u32> {
+        let mut status = SUCCESS;
+        // SAFETY: `self.ptr` is a live network and `status` a valid out pointer; the
+        // result is +1 (released with xpc_release).
+        let ptr = unsafe { (self.api.copy_serialization)(self.ptr.as_ptr(), &raw mut status) };
+        match NonNull::new(ptr) {
+            Some(ptr) if status == SUCCESS => Ok(VmnetNetworkSerialization { ptr, api: self.api }),
+            Some(ptr) => {
+                // SAFETY: a +1 object we own and do not use again.
+                unsafe { (self.api.xpc_release)(ptr.as_ptr()) };
+                Err(status)
+            }
+            None => Err(if status == SUCCESS { FAILURE } else { status }),
+        }
+    }
+}
+
+/// A vmnet network turned into an XPC object (`vmnet_network_copy_serialization`),
+/// to hand to another process of the same app, which rebuilds the network with
+/// [`VmnetNetwork::from_serialization`](crate::VmnetNetwork::from_serialization).
+///
+/// The crate does not send it: pass [`as_raw_xpc_object`](Self::as_raw_xpc_object)
+/// to your own XPC connection (for example as a value of an XPC dictionary, which
+/// retains it), and on the other side wrap the received object with
+/// [`from_raw_xpc_object`](Self::from_raw_xpc_object). Dropping it releases the XPC
+/// object (`xpc_release`).
+pub struct VmnetNetworkSerialization {
+    ptr: NonNull<c_void>,
+    api: &'static Api,
+}
+
+// SAFETY: XPC objects are reference counted atomically, and this type never mutates
+// the serialization (vmnet only reads it).
+unsafe impl Send for VmnetNetworkSerialization {}
+// SAFETY: as above.
+unsafe impl Sync for VmnetNetworkSerialization {}
+
+impl VmnetNetworkSerialization {
+    /// The `xpc_object_t`, valid while `self` lives (+0: retain it to keep it longer).
+    pub fn as_raw_xpc_object(&self) -> *mut c_void {
+        self.ptr.as_ptr()
+    }
+
+    /// Wraps an `xpc_object_t` received from another process, taking a reference of
+    /// its own (`xpc_retain`): the caller keeps its reference.
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::Unsupported`](crate::VZError::Unsupported) (`min_macos: "26.0"`)
+    /// before macOS 26; [`VZError::InvalidArgument`](crate::VZError::InvalidArgument)
+    /// for a null pointer.
+    ///
+    /// # Safety
+    ///
+    /// `object` must be null or a live XPC object made by
+    /// `vmnet_network_copy_serialization` (in this or another process of the app).
+    pub unsafe fn from_raw_xpc_object(object: *mut c_void) -> Result<Self, VZError> {
+        let api = api().ok_or(VZError::Unsupported {
+            feature: "vmnet networks",
+            min_macos: "26.0",
+        })?;
+        let ptr = NonNull::new(object).ok_or_else(|| {
+            VZError::invalid_argument("vmnet network serialization", "the XPC object is null")
+        })?;
+        // SAFETY: the caller promises a live XPC object; xpc_retain returns it.
+        unsafe { (api.xpc_retain)(ptr.as_ptr()) };
+        Ok(Self { ptr, api })
+    }
+
+    /// `vmnet_network_create_with_serialization`: the network or the status it failed
+    /// with.
+    pub(crate) fn create_network(&self) -> Result<Network, u32> {
+        let mut status = SUCCESS;
+        // SAFETY: `self.ptr` is a live serialization and `status` a valid out pointer.
+        let ptr =
+            unsafe { (self.api.create_with_serialization)(self.ptr.as_ptr(), &raw mut status) };
+        match NonNull::new(ptr) {
+            Some(ptr) if status == SUCCESS => Ok(Network { ptr, api: self.api }),
+            Some(ptr) => {
+                // SAFETY: a +1 object we own and do not use again.
+                unsafe { (self.api.cf_release)(ptr.as_ptr()) };
+                Err(status)
+            }
+            None => Err(if status == SUCCESS { FAILURE } else { status }),
+        }
+    }
+}
+
+impl Clone for VmnetNetworkSerialization {
+    fn clone(&self) -> Self {
+        // SAFETY: `self.ptr` is live; the clone owns the new reference.
+        unsafe { (self.api.xpc_retain)(self.ptr.as_ptr()) };
+        Self {
+            ptr: self.ptr,
+            api: self.api,
+        }
+    }
+}
+
+impl Drop for VmnetNetworkSerialization {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference and drop it once.
+        unsafe { (self.api.xpc_release)(self.ptr.as_ptr()) }
+    }
+}
+
+impl std::fmt::Debug for VmnetNetworkSerialization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("VmnetNetworkSerialization")
+            .field(&self.ptr)
+            .finish()
     }
 }
 

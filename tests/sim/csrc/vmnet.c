@@ -17,6 +17,9 @@
  * - vmnet_network_create reserves the subnet while the network lives: a second live
  *   network on an overlapping subnet gets VMNET_SHARING_SERVICE_BUSY;
  * - objects are +1 and released with CFRelease, which crashes on NULL;
+ * - vmnet_network_copy_serialization returns a +1 XPC object (xpc_release);
+ *   vmnet_network_create_with_serialization makes another handle on the same
+ *   logical network, which therefore does not conflict with its own subnet;
  * - varies (sim_choose): the default /24 under 192.168/16, and whether
  *   vmnet_network_get_ipv4_subnet reports the address as given or masked.
  */
@@ -38,6 +41,7 @@ enum {
 
 #define MAGIC_CONFIG 0x766d6e63u  /* "vmnc" */
 #define MAGIC_NETWORK 0x766d6e6eu /* "vmnn" */
+#define MAGIC_XPC 0x766d6e78u     /* "vmnx" */
 #define MAX_ENTRIES 64
 
 struct sim_in_addr { uint32_t s_addr; }; /* network byte order */
@@ -59,11 +63,13 @@ struct vmnet_object {
     int refs;
     struct vmnet_settings s;
     struct vmnet_object *next_network; /* live networks, for subnet conflicts */
+    uint64_t id;                       /* the logical network (shared by its copies) */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vmnet_object *live_networks;
 static long live_objects;
+static uint64_t next_id = 1;
 
 long sim_vmnet_live_objects(void)
 {
@@ -252,7 +258,7 @@ static void *network_create(void *config, uint32_t *status)
     struct vmnet_object *c = checked(config, MAGIC_CONFIG, "vmnet_network_create");
     pthread_mutex_lock(&lock);
     for (struct vmnet_object *n = live_networks; n != NULL; n = n->next_network) {
-        if (overlaps(&n->s, &c->s)) {
+        if (overlaps(&n->s, &c->s) && n->id != c->id) {
             pthread_mutex_unlock(&lock);
             set_status(status, VMNET_SHARING_SERVICE_BUSY);
             return NULL;
@@ -265,6 +271,7 @@ static void *network_create(void *config, uint32_t *status)
         return NULL;
     }
     n->s = c->s;
+    n->id = c->id != 0 ? c->id : next_id++;
     n->next_network = live_networks;
     live_networks = n;
     pthread_mutex_unlock(&lock);
@@ -291,6 +298,54 @@ void sim_vmnet_network_settings(const void *network, uint32_t *mtu, uint32_t *di
                            !n->s.nat66 << 3 | !n->s.router_advertisement << 4);
     *reservations = n->s.reservations;
     *rules = n->s.rules;
+}
+
+/* ---- serialization (XPC objects) ---- */
+
+static void *sim_xpc_retain(void *object)
+{
+    struct vmnet_object *o = checked(object, MAGIC_XPC, "xpc_retain");
+    pthread_mutex_lock(&lock);
+    o->refs++;
+    pthread_mutex_unlock(&lock);
+    return o;
+}
+
+static void sim_xpc_release(void *object)
+{
+    struct vmnet_object *o = checked(object, MAGIC_XPC, "xpc_release");
+    pthread_mutex_lock(&lock);
+    int left = --o->refs;
+    pthread_mutex_unlock(&lock);
+    if (left == 0) {
+        o->magic = 0;
+        __atomic_sub_fetch(&live_objects, 1, __ATOMIC_SEQ_CST);
+        free(o);
+    }
+}
+
+/* The serialization names the logical network and carries its settings. */
+static void *copy_serialization(void *network, uint32_t *status)
+{
+    struct vmnet_object *n = checked(network, MAGIC_NETWORK, "vmnet_network_copy_serialization");
+    struct vmnet_object *x = new_object(MAGIC_XPC);
+    if (x == NULL) {
+        set_status(status, VMNET_FAILURE);
+        return NULL;
+    }
+    x->s = n->s;
+    x->id = n->id;
+    set_status(status, VMNET_SUCCESS);
+    return x;
+}
+
+/* Another handle on the same logical network: it does not conflict with itself. */
+static void *create_with_serialization(void *serialization, uint32_t *status)
+{
+    struct vmnet_object *x = checked(serialization, MAGIC_XPC,
+                                     "vmnet_network_create_with_serialization");
+    struct vmnet_object config = { .magic = MAGIC_CONFIG, .refs = 1, .s = x->s, .id = x->id };
+    return network_create(&config, status);
 }
 
 /* ---- the loader ---- */
@@ -328,6 +383,10 @@ void *sim_vmnet_dlsym(void *handle, const char *symbol)
         { "vmnet_network_configuration_set_ipv4_subnet", (void *)set_ipv4_subnet, 2600 },
         { "vmnet_network_configuration_set_mtu", (void *)set_mtu, 2600 },
         { "vmnet_network_get_ipv4_subnet", (void *)get_ipv4_subnet, 2600 },
+        { "vmnet_network_copy_serialization", (void *)copy_serialization, 2600 },
+        { "vmnet_network_create_with_serialization", (void *)create_with_serialization, 2600 },
+        { "xpc_retain", (void *)sim_xpc_retain, 1007 },
+        { "xpc_release", (void *)sim_xpc_release, 1007 },
     };
     if (handle != &framework_handle || symbol == NULL) return NULL;
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
