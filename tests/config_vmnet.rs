@@ -461,3 +461,45 @@ fn a_serialized_network_is_rebuilt_on_the_same_subnet() {
     );
     assert_eq!(argument, "vmnet network serialization");
 }
+
+#[test]
+fn a_virtual_machine_holds_its_vmnet_networks_until_it_is_released() {
+    let _serial = serial();
+    let before = live_vmnet_objects();
+    let dir = TempDir::new("vmnet-vm");
+    let Some(network) = since("26.0", VmnetNetwork::new(&host_config(7))) else {
+        return;
+    };
+    let vm = {
+        let mut config = minimal_config(&dir);
+        config.set_network_devices(vec![VirtioNetworkDeviceConfiguration::new(
+            VmnetNetworkDeviceAttachment::new(&network).unwrap(),
+        )]);
+        config.build().unwrap()
+    };
+    // The configuration and its attachment are gone; the VM holds the network.
+    assert_eq!(network.reference_count(), 2);
+    drop(network);
+    assert_eq!(live_vmnet_objects(), before + 1);
+
+    // A second network swapped in at run time is held too.
+    let second = VmnetNetwork::new(&host_config(8)).unwrap();
+    let device = vm.network_devices().remove(0);
+    device.set_attachment(Some(
+        VmnetNetworkDeviceAttachment::new(&second).unwrap().into(),
+    ));
+    assert_eq!(second.reference_count(), 2);
+    drop(second);
+    assert_eq!(live_vmnet_objects(), before + 2);
+
+    // Released with the VM (its teardown is a work item on the VM queue).
+    drop((device, vm));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while live_vmnet_objects() != before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the networks were never released"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

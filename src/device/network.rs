@@ -781,6 +781,12 @@ impl NetworkDevice {
     /// disconnects the device with `None`. A failure to attach is reported as a
     /// [`VmEvent::NetworkAttachmentDisconnected`](crate::VmEvent::NetworkAttachmentDisconnected).
     pub fn set_attachment(&self, attachment: Option<NetworkDeviceAttachment>) {
+        if let Some(NetworkDeviceAttachment::Vmnet(a)) = &attachment {
+            // The framework's attachment points at the network: the VM holds it.
+            self.handle
+                .vm()
+                .keep_vmnet_networks(vec![a.network().clone()]);
+        }
         let attachment = attachment.map(|a| a.as_object().clone());
         self.handle
             .with(move |device| runtime_set_attachment_raw(device, attachment.as_ref()));
