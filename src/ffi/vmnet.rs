@@ -119,7 +119,16 @@ fn symbol(handle: *mut c_void, name: &CStr) -> Option<NonNull<c_void>> {
     let found = unsafe { sim_vmnet_dlsym(handle, name.as_ptr()) };
     #[cfg(not(arcbox_vz_sim))]
     // SAFETY: `handle` came from dlopen and is never closed; `name` is NUL-terminated.
-    let found = unsafe { libc::dlsym(handle, name.as_ptr()) };
+    // A dlopen handle finds the image's dependencies' symbols too (CFRelease,
+    // xpc_release); RTLD_DEFAULT is the fallback for those.
+    let found = unsafe {
+        let found = libc::dlsym(handle, name.as_ptr());
+        if found.is_null() && !name.to_bytes().starts_with(b"vmnet_") {
+            libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr())
+        } else {
+            found
+        }
+    };
     NonNull::new(found)
 }
 
