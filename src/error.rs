@@ -67,6 +67,9 @@ pub enum VZError {
         /// The class name, for example `"VZEFIBootLoader"`.
         class: &'static str,
     },
+    /// A vmnet function (macOS 26 vmnet networks) returned a `vmnet_return_t` other
+    /// than `VMNET_SUCCESS`: which function, and the status with its C name.
+    Vmnet(crate::device::VmnetError),
 }
 
 impl VZError {
@@ -107,6 +110,7 @@ impl fmt::Display for VZError {
                 "the Objective-C class {class} is not available: this macOS is too old, \
                  or the class exists only on Apple silicon"
             ),
+            Self::Vmnet(e) => e.fmt(f),
         }
     }
 }
@@ -116,6 +120,7 @@ impl std::error::Error for VZError {
         match self {
             Self::Io(e) => Some(e),
             Self::InvalidConfiguration(e) | Self::Framework(e) => Some(e),
+            Self::Vmnet(e) => Some(e),
             _ => None,
         }
     }

@@ -327,3 +327,41 @@ fn the_other_examples_run_against_the_simulator() {
         }
     }
 }
+
+#[test]
+fn vmnet_pair_puts_two_vms_on_one_network_or_says_it_needs_macos_26() {
+    let dir = common::TempDir::new("vmnet-pair-example");
+    let kernel = dir.kernel();
+    // A subnet of its own, so a parallel run of the other tests cannot take it.
+    let output = Command::new(example("vmnet_pair"))
+        .args([
+            "--kernel",
+            kernel.to_str().unwrap(),
+            "--subnet",
+            "10.211.77.1",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !common::macos("26.0") {
+        assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            "vmnet_pair: vmnet networks is not supported here: it needs macOS 26.0 or later"
+        );
+        assert!(!stdout.contains("started"), "{stdout}");
+        return;
+    }
+    assert!(output.status.success(), "{stdout}{stderr}");
+    for expected in [
+        "host-mode network 10.211.77.0/24 (the host is 10.211.77.1)",
+        "vm a started: MAC 52:54:00:76:00:0a, reserved address 10.211.77.10",
+        "vm b started: MAC 52:54:00:76:00:0b, reserved address 10.211.77.11",
+        "in vm a: ping 10.211.77.11",
+        "vm a stopped: HostStopped",
+        "vm b stopped: HostStopped",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
+    }
+}

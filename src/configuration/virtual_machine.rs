@@ -440,6 +440,17 @@ impl VirtualMachineConfiguration {
     /// As for [`validate`](Self::validate).
     pub fn build(&self) -> Result<VirtualMachine, VZError> {
         self.validate()?;
-        VirtualMachine::from_configuration(&self.obj)
+        let vm = VirtualMachine::from_configuration(&self.obj)?;
+        // The framework's attachments point at their vmnet networks; the VM holds them.
+        vm.keep_vmnet_networks(
+            self.network_devices
+                .iter()
+                .filter_map(|device| match device.attachment() {
+                    crate::device::NetworkDeviceAttachment::Vmnet(a) => Some(a.network().clone()),
+                    _ => None,
+                })
+                .collect(),
+        );
+        Ok(vm)
     }
 }

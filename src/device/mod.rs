@@ -15,6 +15,7 @@ mod socket;
 mod spice_agent;
 mod storage;
 mod usb;
+mod vmnet;
 
 pub use audio::*;
 pub use console::*;
@@ -30,3 +31,4 @@ pub use socket::*;
 pub use spice_agent::*;
 pub use storage::*;
 pub use usb::*;
+pub use vmnet::*;

@@ -604,6 +604,8 @@ pub enum NetworkDeviceAttachment {
     FileHandle(FileHandleNetworkDeviceAttachment),
     /// A host interface (needs the restricted `com.apple.vm.networking` entitlement).
     Bridged(BridgedNetworkDeviceAttachment),
+    /// A vmnet network (macOS 26).
+    Vmnet(super::VmnetNetworkDeviceAttachment),
 }
 
 impl AsObject for NetworkDeviceAttachment {
@@ -612,6 +614,7 @@ impl AsObject for NetworkDeviceAttachment {
             Self::NAT(a) => &a.obj,
             Self::FileHandle(a) => &a.obj,
             Self::Bridged(a) => &a.obj,
+            Self::Vmnet(a) => a.as_object(),
         }
     }
 }
@@ -625,6 +628,12 @@ impl From<NATNetworkDeviceAttachment> for NetworkDeviceAttachment {
 impl From<FileHandleNetworkDeviceAttachment> for NetworkDeviceAttachment {
     fn from(a: FileHandleNetworkDeviceAttachment) -> Self {
         Self::FileHandle(a)
+    }
+}
+
+impl From<super::VmnetNetworkDeviceAttachment> for NetworkDeviceAttachment {
+    fn from(a: super::VmnetNetworkDeviceAttachment) -> Self {
+        Self::Vmnet(a)
     }
 }
 
@@ -772,6 +781,12 @@ impl NetworkDevice {
     /// disconnects the device with `None`. A failure to attach is reported as a
     /// [`VmEvent::NetworkAttachmentDisconnected`](crate::VmEvent::NetworkAttachmentDisconnected).
     pub fn set_attachment(&self, attachment: Option<NetworkDeviceAttachment>) {
+        if let Some(NetworkDeviceAttachment::Vmnet(a)) = &attachment {
+            // The framework's attachment points at the network: the VM holds it.
+            self.handle
+                .vm()
+                .keep_vmnet_networks(vec![a.network().clone()]);
+        }
         let attachment = attachment.map(|a| a.as_object().clone());
         self.handle
             .with(move |device| runtime_set_attachment_raw(device, attachment.as_ref()));

@@ -27,6 +27,7 @@ pub(crate) mod foundation;
 pub(crate) mod runtime;
 #[cfg(all(test, arcbox_vz_sim))]
 mod tests;
+pub(crate) mod vmnet;
 
 #[cfg_attr(
     target_vendor = "apple",

@@ -81,6 +81,21 @@ impl VirtualMachine {
         })
     }
 
+    /// Keeps `networks` (those of vmnet attachments given to the framework) alive
+    /// until the `VZVirtualMachine` is released.
+    pub(crate) fn keep_vmnet_networks(&self, networks: Vec<crate::device::VmnetNetwork>) {
+        if networks.is_empty() {
+            return;
+        }
+        self.inner.machine.with(move |m| {
+            m.parts()
+                .vmnet_networks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(networks);
+        });
+    }
+
     /// Runs `f` with the `VZVirtualMachine` on its queue.
     pub(crate) fn with_vm<R: Send>(&self, f: impl FnOnce(&Id) -> R + Send) -> R {
         self.inner.machine.with(|m| f(&m.parts().vm))

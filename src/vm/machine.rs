@@ -60,6 +60,9 @@ pub(super) struct Parts {
     pub(super) config: Id,
     hub: Arc<EventHub>,
     queue: Queue,
+    /// The vmnet networks of the VM's attachments (whether the framework retains them
+    /// is undocumented): released with the VM, after it (fields drop in order).
+    pub(super) vmnet_networks: std::sync::Mutex<Vec<crate::device::VmnetNetwork>>,
 }
 
 impl Parts {
@@ -96,6 +99,7 @@ impl Parts {
             config,
             hub,
             queue: queue.clone(),
+            vmnet_networks: std::sync::Mutex::default(),
         })
     }
 

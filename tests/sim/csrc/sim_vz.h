@@ -543,4 +543,19 @@ void sim_network_set_vm_networking_entitlement(int entitled);
 + (NSUInteger)maximumAllowedCPUCount;
 @end
 
+/* ---- vmnet networks (vz_vmnet.m, vmnet.c; macOS 26) ---- */
+typedef struct vmnet_network_s *vmnet_network_ref;
+int sim_vmnet_is_network(const void *network);
+void sim_vmnet_network_retain(const void *network);
+void sim_vmnet_network_release(const void *network);
+
+@interface VZVmnetNetworkDeviceAttachment : VZNetworkDeviceAttachment
+{
+    vmnet_network_ref _network;
+    BOOL _retainsNetwork;
+}
+- (instancetype)initWithNetwork:(vmnet_network_ref)network;
+@property (nonatomic, readonly) vmnet_network_ref network;
+@end
+
 #endif
