@@ -58,7 +58,7 @@ for release in 12.0 13.0 14.0 15.0; do
     ARCBOX_VZ_SIM_MACOS=$release run_logged "target/test-suite-$release.log" \
         cargo test "${RUNTIME_SUITES[@]}" --test configuration --test config_devices \
         --test config_sharing --test config_storage --test config_serial_console \
-        --test config_network --test hostile_input --test config_audio --test config_clipboard
+        --test config_network --test hostile_input --test config_audio --test config_clipboard --test config_vmnet
 done
 
 # Where Apple leaves the order and timing of callbacks open, the scheduler varies them
