@@ -41,6 +41,30 @@ pub enum VmEvent {
         /// Why it was disconnected.
         error: FrameworkError,
     },
+    /// A [`NetworkBlockDeviceStorageDeviceAttachment`](crate::NetworkBlockDeviceStorageDeviceAttachment)
+    /// connected to its server (`attachmentWasConnected:`, macOS 14): after the
+    /// start, and again after each reconnection.
+    ///
+    /// NBD events come in the virtual machine's stream rather than from the
+    /// attachment: the attachment has moved into the configuration by then, and this
+    /// stream is where everything else about the running machine arrives.
+    NetworkBlockDeviceConnected {
+        /// The index of the storage device in
+        /// [`VirtualMachineConfiguration::set_storage_devices`](crate::VirtualMachineConfiguration::set_storage_devices)
+        /// (the configuration's `storageDevices`).
+        device_index: usize,
+    },
+    /// A [`NetworkBlockDeviceStorageDeviceAttachment`](crate::NetworkBlockDeviceStorageDeviceAttachment)
+    /// met an error it does not recover from (`attachment:didEncounterError:`, macOS
+    /// 14), such as `VZErrorNetworkBlockDeviceNegotiationFailed` (20001) or
+    /// `VZErrorNetworkBlockDeviceDisconnected` (20002): the guest's disk stops working.
+    NetworkBlockDeviceError {
+        /// The index of the storage device, as in
+        /// [`NetworkBlockDeviceConnected`](Self::NetworkBlockDeviceConnected).
+        device_index: usize,
+        /// What went wrong.
+        error: FrameworkError,
+    },
 }
 
 /// Why a virtual machine stopped, from

@@ -53,6 +53,8 @@ pub(crate) fn state_of(vm: &Id) -> VirtualMachineState {
 pub(super) struct Parts {
     pub(super) vm: Id,
     delegate: Id,
+    /// The delegates of the NBD attachments (macOS 14), owned here.
+    nbd_delegates: super::nbd_delegate::NbdDelegates,
     /// The framework's copy of the configuration, for save/restore validation.
     #[cfg_attr(not(any(target_arch = "aarch64", arcbox_vz_sim)), allow(dead_code))]
     pub(super) config: Id,
@@ -86,9 +88,11 @@ impl Parts {
             KVO_OPTION_NEW,
             NullPtr,
         );
+        let nbd_delegates = super::nbd_delegate::NbdDelegates::install(&config, &hub);
         Ok(Self {
             vm,
             delegate,
+            nbd_delegates,
             config,
             hub,
             queue: queue.clone(),
@@ -97,8 +101,9 @@ impl Parts {
 
     /// Detaches our delegate and observer, ends the event streams, and releases
     /// everything; a work item of its own.
-    fn finish(self) {
+    fn finish(mut self) {
         autoreleasepool(|| {
+            self.nbd_delegates.uninstall();
             remove_observer_raw(&self.vm, &self.delegate, &foundation::ns_string("state"));
             set_delegate_raw(&self.vm, None);
         });

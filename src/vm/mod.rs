@@ -43,6 +43,8 @@ mod events;
 mod handle;
 mod lifecycle;
 mod machine;
+#[allow(unsafe_code)] // method implementations receive raw pointers from the runtime
+mod nbd_delegate;
 pub(crate) mod state;
 
 pub use events::{StopReason, VmEvent, VmEvents};

@@ -293,4 +293,8 @@ enum {
 void sim_register_running(VZVirtualMachine *vm);
 void sim_unregister_running(VZVirtualMachine *vm);
 
+/* On the VM queue once it runs: the NBD clients of its storage devices connect
+ * (vz_storage.m). */
+void sim_storage_vm_started(VZVirtualMachine *vm);
+
 #endif

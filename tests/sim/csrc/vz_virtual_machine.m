@@ -496,6 +496,7 @@ static void start_step(VZVirtualMachine *vm, void (^handler)(NSError *))
     [self sim_setState:VZVirtualMachineStateRunning];
     sim_register_running(self);
     [_guest boot];
+    sim_storage_vm_started(self);
     callback(self, handler, complete_ok);
 }
 

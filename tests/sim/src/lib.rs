@@ -58,6 +58,7 @@ pub mod raw {
         pub fn sim_message_after_free(class_name: *const c_char, selector: *const c_char);
         pub fn sim_schedule_reset();
         pub fn sim_set_callback_order(delay_ms: c_int, delegate_first: c_int, kvo_off_queue: c_int);
+        pub fn sim_nbd_fail_next(code: c_long);
     }
 }
 
@@ -252,5 +253,18 @@ pub mod guest {
     pub fn running_vms() -> i64 {
         // SAFETY: reads a counter under a lock.
         unsafe { raw::sim_running_vms() }
+    }
+}
+
+pub mod storage {
+    //! Control hooks for the fake storage attachments.
+    use super::raw;
+
+    /// The next NBD client to connect (at a virtual machine's start) reports
+    /// `attachment:didEncounterError:` with this `VZErrorDomain` code instead of
+    /// `attachmentWasConnected:`.
+    pub fn fail_next_nbd(code: i64) {
+        // SAFETY: sets an atomic.
+        unsafe { raw::sim_nbd_fail_next(code) }
     }
 }
