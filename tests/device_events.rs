@@ -7,7 +7,7 @@
 mod common;
 
 use arcbox_vz::*;
-use common::{TempDir, block_on, sim, since, stop_vm, vm_config};
+use common::{TempDir, assert_unsupported, block_on, sim, since, stop_vm, vm_config};
 
 /// A configuration with a disk image at storage index 0 and, from macOS 14, an NBD
 /// attachment at index 1; `None` before macOS 14 (after checking it is refused).
@@ -120,6 +120,53 @@ fn an_event_stream_dropped_before_the_nbd_event_leaves_nothing() {
         let events = vm.events();
         block_on(vm.start()).unwrap();
         drop(events);
+        stop_vm(&vm);
+    });
+}
+
+#[test]
+fn usb_devices_name_their_uuid_and_controller() {
+    sim::scenario(|| {
+        let dir = TempDir::new("usb-uuid");
+        let image = dir.file("usb.img", &[0u8; 4096]);
+        let mut config = vm_config(&dir);
+        let Some(xhci) = since("15.0", XHCIControllerConfiguration::new()) else {
+            // No hot-pluggable device to ask, nor a controller to list them.
+            let disk = DiskImageStorageDeviceAttachment::new(&image, true).unwrap();
+            if let Some(usb) = since("13.0", USBMassStorageDeviceConfiguration::new(disk)) {
+                assert_unsupported("15.0", usb.uuid());
+                assert_unsupported("15.0", USBMassStorageDevice::new(usb));
+            }
+            return;
+        };
+        config.set_usb_controllers(vec![xhci]);
+        let vm = config.build().unwrap();
+        block_on(vm.start()).unwrap();
+        let controller = vm.usb_controllers().remove(0);
+        assert!(controller.usb_devices().is_empty());
+
+        let disk = DiskImageStorageDeviceAttachment::new(&image, true).unwrap();
+        let mut usb = USBMassStorageDeviceConfiguration::new(disk).unwrap();
+        let uuid = "E621E1F8-C36C-495A-93FC-0C247A3E6E5F";
+        usb.set_uuid(uuid).unwrap();
+        let device = USBMassStorageDevice::new(usb).unwrap();
+        assert_eq!(device.uuid(), uuid);
+
+        block_on(controller.attach(&device)).unwrap();
+        let attached = controller.usb_devices();
+        assert_eq!(attached.len(), 1);
+        assert_eq!(attached[0].uuid(), uuid);
+        let owner = attached[0]
+            .usb_controller()
+            .expect("attached to a controller");
+        assert_eq!(owner.usb_device_count(), 1);
+
+        block_on(controller.detach(&device)).unwrap();
+        assert!(controller.usb_devices().is_empty());
+        // The framework's reference to the controller is weak, and cleared on detach.
+        assert!(attached[0].usb_controller().is_none());
+        assert_eq!(attached[0].uuid(), uuid);
+        drop((attached, owner, controller));
         stop_vm(&vm);
     });
 }
