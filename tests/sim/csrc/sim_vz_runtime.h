@@ -208,6 +208,7 @@ enum {
     NSArray *_networkDevices;
     NSArray *_consoleDevices;
     NSArray *_usbControllers;
+    NSArray *_graphicsDevices; /* 14.0; vz_graphics_runtime.m */
     SimGuest *_guest;
     BOOL _stopRequested;
     long _callbackDepth; /* framework callbacks running now (VM queue only) */
@@ -296,5 +297,9 @@ void sim_unregister_running(VZVirtualMachine *vm);
 /* On the VM queue once it runs: the NBD clients of its storage devices connect
  * (vz_storage.m). */
 void sim_storage_vm_started(VZVirtualMachine *vm);
+
+/* The runtime graphics devices for a VM's graphics device configurations
+ * (vz_graphics_runtime.m); +1. */
+NSArray *sim_graphics_devices(VZVirtualMachine *vm, NSArray *configurations);
 
 #endif

@@ -288,6 +288,7 @@ static NSArray *make_devices(VZVirtualMachine *vm, NSArray *configs, id (^make)(
         (void)c;
         return [[usbClass alloc] sim_initWithMachine:self];
     });
+    _graphicsDevices = sim_graphics_devices(self, [_configuration graphicsDevices]);
     _guest = [[SimGuest alloc] initWithMachine:self];
     return self;
 }
@@ -307,6 +308,7 @@ static NSArray *make_devices(VZVirtualMachine *vm, NSArray *configs, id (^make)(
     [_networkDevices release];
     [_consoleDevices release];
     [_usbControllers release];
+    [_graphicsDevices release];
     [_configuration release];
     dispatch_release(_queue);
     [super dealloc];
@@ -459,6 +461,7 @@ DEVICE_GETTER(directorySharingDevices)
 DEVICE_GETTER(networkDevices)
 DEVICE_GETTER(consoleDevices)
 DEVICE_GETTER(usbControllers)
+DEVICE_GETTER(graphicsDevices)
 
 /* ---- start ---- */
 
