@@ -65,6 +65,27 @@ pub enum VmEvent {
         /// What went wrong.
         error: FrameworkError,
     },
+    /// A display began to change its configuration, for example after
+    /// [`GraphicsDisplay::reconfigure`](crate::GraphicsDisplay::reconfigure)
+    /// (`displayDidBeginReconfiguration:`, macOS 14): frames at the new size are
+    /// coming.
+    DisplayReconfigurationBegan {
+        /// The graphics device's index in
+        /// [`VirtualMachine::graphics_devices`](crate::VirtualMachine::graphics_devices).
+        device_index: usize,
+        /// The display's index in
+        /// [`GraphicsDevice::displays`](crate::GraphicsDevice::displays).
+        display_index: usize,
+    },
+    /// A display finished changing its configuration (`displayDidEndReconfiguration:`,
+    /// macOS 14): [`GraphicsDisplay::size_in_pixels`](crate::GraphicsDisplay::size_in_pixels)
+    /// is now the new size.
+    DisplayReconfigurationEnded {
+        /// As in [`DisplayReconfigurationBegan`](Self::DisplayReconfigurationBegan).
+        device_index: usize,
+        /// As in [`DisplayReconfigurationBegan`](Self::DisplayReconfigurationBegan).
+        display_index: usize,
+    },
 }
 
 /// Why a virtual machine stopped, from

@@ -55,6 +55,8 @@ pub(super) struct Parts {
     delegate: Id,
     /// The delegates of the NBD attachments (macOS 14), owned here.
     nbd_delegates: super::nbd_delegate::NbdDelegates,
+    /// The observers of the displays (macOS 14), owned here.
+    display_observers: super::display_observer::DisplayObservers,
     /// The framework's copy of the configuration, for save/restore validation.
     #[cfg_attr(not(any(target_arch = "aarch64", arcbox_vz_sim)), allow(dead_code))]
     pub(super) config: Id,
@@ -89,10 +91,12 @@ impl Parts {
             NullPtr,
         );
         let nbd_delegates = super::nbd_delegate::NbdDelegates::install(&config, &hub);
+        let display_observers = super::display_observer::DisplayObservers::install(&vm, &hub);
         Ok(Self {
             vm,
             delegate,
             nbd_delegates,
+            display_observers,
             config,
             hub,
             queue: queue.clone(),
@@ -104,6 +108,7 @@ impl Parts {
     fn finish(mut self) {
         autoreleasepool(|| {
             self.nbd_delegates.uninstall();
+            self.display_observers.uninstall();
             remove_observer_raw(&self.vm, &self.delegate, &foundation::ns_string("state"));
             set_delegate_raw(&self.vm, None);
         });

@@ -39,6 +39,8 @@
 #[allow(unsafe_code)] // method implementations receive raw pointers from the runtime
 mod delegate;
 mod devices;
+#[allow(unsafe_code)] // method implementations receive raw pointers from the runtime
+mod display_observer;
 mod events;
 mod handle;
 mod lifecycle;
