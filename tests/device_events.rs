@@ -26,16 +26,18 @@ fn nbd_config(dir: &TempDir) -> Option<VirtualMachineConfiguration> {
     Some(config)
 }
 
-/// The next event that is not a state change.
+/// The next event that is not a state change; panics if none comes within 5 s (a
+/// missing callback fails the test instead of hanging it).
 fn next_device_event(events: &mut VmEvents) -> Option<VmEvent> {
-    block_on(async {
-        loop {
-            match events.next().await {
-                Some(VmEvent::StateChanged(_)) => continue,
-                other => break other,
-            }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        match events.try_next() {
+            Some(VmEvent::StateChanged(_)) => {}
+            Some(event) => return Some(event),
+            None => std::thread::sleep(std::time::Duration::from_millis(1)),
         }
-    })
+    }
+    panic!("no device event within 5 s");
 }
 
 #[test]
@@ -168,5 +170,26 @@ fn usb_devices_name_their_uuid_and_controller() {
         assert_eq!(attached[0].uuid(), uuid);
         drop((attached, owner, controller));
         stop_vm(&vm);
+    });
+}
+
+#[test]
+fn an_nbd_attachment_shared_by_two_vms_reports_to_the_newer_one() {
+    sim::scenario(|| {
+        let dir = TempDir::new("nbd-shared");
+        let Some(config) = nbd_config(&dir) else {
+            return;
+        };
+        let older = config.build().unwrap();
+        let newer = config.build().unwrap();
+        // The older machine's teardown leaves the newer one's delegate in place.
+        drop(older);
+        let mut events = newer.events();
+        block_on(newer.start()).unwrap();
+        assert_eq!(
+            next_device_event(&mut events),
+            Some(VmEvent::NetworkBlockDeviceConnected { device_index: 1 })
+        );
+        stop_vm(&newer);
     });
 }
