@@ -78,9 +78,15 @@ impl Parts {
         let config = config_copy(config).ok_or(VZError::ClassNotFound {
             class: "VZVirtualMachineConfiguration",
         })?;
-        let vm = vm_init(class.alloc(), &config, queue).ok_or(VZError::ClassNotFound {
-            class: "VZVirtualMachine",
-        })?;
+        // Before the init, in case the framework reads the attachments' delegates
+        // there (Apple does not say when it does).
+        let mut nbd_delegates = super::nbd_delegate::NbdDelegates::install(&config, &hub);
+        let Some(vm) = vm_init(class.alloc(), &config, queue) else {
+            nbd_delegates.uninstall();
+            return Err(VZError::ClassNotFound {
+                class: "VZVirtualMachine",
+            });
+        };
         let delegate = super::delegate::vm_delegate(Arc::clone(&hub));
         set_delegate_raw(&vm, Some(&delegate));
         add_observer_raw(
@@ -90,7 +96,6 @@ impl Parts {
             KVO_OPTION_NEW,
             NullPtr,
         );
-        let nbd_delegates = super::nbd_delegate::NbdDelegates::install(&config, &hub);
         let display_observers = super::display_observer::DisplayObservers::install(&vm, &hub);
         Ok(Self {
             vm,

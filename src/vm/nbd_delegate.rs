@@ -11,10 +11,11 @@
 //!
 //! # Lifetime
 //!
-//! The attachment's `delegate` property is weak. When a virtual machine is made, one
+//! The attachment's `delegate` property is weak. Just before a virtual machine is made
+//! (Apple does not say whether the framework reads the delegate then or later), one
 //! delegate per NBD attachment in its `storageDevices` is installed and owned by the
-//! virtual machine's parts, which live as long as the `VZVirtualMachine` (and so
-//! as long as the attachment is in use). The teardown sets the property back to nil
+//! virtual machine's parts, which live as long as the `VZVirtualMachine` (and so as
+//! long as the attachment is in use). The teardown sets the property back to nil
 //! (when it is still ours) before anything is released, on the VM queue. Methods
 //! follow the rules of [`ffi::delegate`](crate::ffi::delegate): a strong reference
 //! to the state for the whole call, panics caught, no lock held while waking.
@@ -111,7 +112,7 @@ pub(super) struct NbdDelegates {
 }
 
 impl NbdDelegates {
-    /// On the VM queue, before the virtual machine can start: a delegate feeding
+    /// On the VM queue, before the virtual machine is made: a delegate feeding
     /// `hub` on every NBD attachment among `config`'s storage devices. None before
     /// macOS 14, which has no NBD attachments.
     pub(super) fn install(config: &Id, hub: &Arc<EventHub>) -> Self {
