@@ -50,6 +50,9 @@ fn handles_are_send_and_sync() {
     send_sync::<VirtioSocketDevice>();
     send_sync::<VsockListener>();
     send_sync::<USBController>();
+    send_sync::<arcbox_vz::USBDevice>();
+    send_sync::<arcbox_vz::GraphicsDevice>();
+    send_sync::<arcbox_vz::GraphicsDisplay>();
     send_sync::<arcbox_vz::WaitUntilStopped<'static>>();
     send_sync::<arcbox_vz::Accept<'static>>();
     fn send_only<T: Send>() {}

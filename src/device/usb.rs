@@ -1,5 +1,6 @@
 //! USB (macOS 15): the `VZXHCIControllerConfiguration` controller configuration,
-//! the runtime `VZUSBController`, and hot-pluggable `VZUSBMassStorageDevice`s.
+//! the runtime `VZUSBController`, hot-pluggable `VZUSBMassStorageDevice`s, and the
+//! attached devices (`VZUSBDevice`: `uuid`, `usbController`).
 //!
 //! See [Apple's documentation](https://developer.apple.com/documentation/virtualization/vzxhcicontrollerconfiguration).
 
@@ -10,6 +11,7 @@ use crate::configuration::{AsObject, class_since, object_array};
 use crate::device::USBMassStorageDeviceConfiguration;
 use crate::error::VZError;
 use crate::ffi::block::{ErrorArg, RcBlock};
+use crate::ffi::dispatch::QueueBound;
 use crate::ffi::foundation;
 use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
 
@@ -21,6 +23,18 @@ objc_methods! {
     fn attach_raw(controller: &Id, device: &Id, handler: &RcBlock) = "attachDevice:completionHandler:";
     fn detach_raw(controller: &Id, device: &Id, handler: &RcBlock) = "detachDevice:completionHandler:";
     fn controller_devices_raw(controller: &Id) -> Option<Id> = "usbDevices";
+    fn device_uuid_raw(device: &Id) -> Option<Id> = "uuid";
+    fn device_controller_raw(device: &Id) -> Option<Id> = "usbController";
+}
+
+/// `uuid` of a `VZUSBDevice` (or its configuration), as a string; empty if there is
+/// none (never the case on Apple: the configuration generates one).
+fn uuid_of(device: &Id) -> String {
+    autoreleasepool(|| {
+        device_uuid_raw(device)
+            .map(|uuid| foundation::uuid_to_string(&uuid))
+            .unwrap_or_default()
+    })
 }
 
 /// `VZXHCIControllerConfiguration` (macOS 15): a USB 3 (XHCI) controller, the bus
@@ -112,6 +126,15 @@ impl USBMassStorageDevice {
                 class: "VZUSBMassStorageDevice",
             })
     }
+
+    /// `uuid` (`VZUSBDevice` protocol): the UUID of the configuration it was made
+    /// from, in the form `"E621E1F8-C36C-495A-93FC-0C247A3E6E5F"`. It identifies the
+    /// device among a controller's [`usb_devices`](USBController::usb_devices).
+    ///
+    /// The UUID never changes, so it is read here, not on a VM queue.
+    pub fn uuid(&self) -> String {
+        uuid_of(&self.obj)
+    }
 }
 
 /// `VZUSBController` (macOS 15): the USB controller of a running virtual machine,
@@ -146,6 +169,25 @@ impl USBController {
                 controller_devices_raw(controller).map(|d| foundation::array_items(&d).len())
             })
             .unwrap_or(0)
+    }
+
+    /// The USB devices attached now (`usbDevices`, read on the VM queue), in the
+    /// controller's order.
+    pub fn usb_devices(&self) -> Vec<USBDevice> {
+        let queue = self.handle.queue().clone();
+        let objects = self.handle.with(|controller| {
+            autoreleasepool(|| {
+                controller_devices_raw(controller)
+                    .map(|devices| foundation::array_items(&devices))
+                    .unwrap_or_default()
+            })
+        });
+        objects
+            .into_iter()
+            .map(|object| USBDevice {
+                handle: self.handle.related(QueueBound::new(queue.clone(), object)),
+            })
+            .collect()
     }
 
     /// Hot-plugs `device` (`attachDevice:completionHandler:`).
@@ -203,5 +245,34 @@ impl USBController {
             }
         });
         rx.await?
+    }
+}
+
+/// A USB device attached to a running virtual machine's controller (`VZUSBDevice`,
+/// macOS 15), from [`USBController::usb_devices`]: a
+/// [`USBMassStorageDevice`] of the configuration or hot-plugged. Every call runs on
+/// the VM queue, where the framework changes what is attached; the handle keeps the
+/// virtual machine alive.
+#[derive(Clone, Debug)]
+pub struct USBDevice {
+    handle: crate::vm::DeviceHandle,
+}
+
+impl USBDevice {
+    /// `uuid`: the device's UUID, the one of its configuration (compare it with
+    /// [`USBMassStorageDevice::uuid`] or [`USBMassStorageDeviceConfiguration::uuid`]).
+    pub fn uuid(&self) -> String {
+        self.handle.with(uuid_of)
+    }
+
+    /// `usbController`: the controller the device is attached to now, or `None` once
+    /// it has been detached (the framework's reference is weak).
+    pub fn usb_controller(&self) -> Option<USBController> {
+        let queue = self.handle.queue().clone();
+        self.handle
+            .with(|device| autoreleasepool(|| device_controller_raw(device)))
+            .map(|controller| {
+                USBController::new(self.handle.related(QueueBound::new(queue, controller)))
+            })
     }
 }

@@ -40,6 +40,8 @@ pub(crate) enum Encoding {
     CString,
     /// Any other pointer (`^...`), for `const void *` buffers.
     Pointer,
+    /// A struct of two doubles by value (`{CGSize=dd}`; GNUstep's `{_NSSize=dd}`).
+    Size,
 }
 
 impl Encoding {
@@ -61,6 +63,7 @@ impl Encoding {
             Self::ErrorOut => code == "^@",
             Self::CString => code == "*",
             Self::Pointer => first == Some(b'^') || code == "*",
+            Self::Size => first == Some(b'{') && code.ends_with("=dd}"),
         }
     }
 }
@@ -127,6 +130,18 @@ unsafe impl<T: Encode> EncodeReturn for T {
 unsafe impl EncodeReturn for () {
     const ENCODING: Encoding = Encoding::Void;
 }
+
+/// `CGSize`: two `double`s, passed and returned by value. 16 bytes: in registers on
+/// both architectures (d0/d1 on arm64, an HFA; xmm0/xmm1 on x86_64), so through plain
+/// `objc_msgSend`, never `_stret`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+pub(crate) struct CGSize {
+    pub(crate) width: f64,
+    pub(crate) height: f64,
+}
+
+encode! { CGSize => Size }
 
 /// A class object, passed as `Class` (`#`).
 #[derive(Clone, Copy, Debug)]
@@ -337,5 +352,11 @@ mod tests {
             mismatch("c32@0:8^@16q24", &[ErrorOut, Int64], Bool).is_none(),
             BOOL_CODE == "c"
         );
+        assert_eq!(mismatch("{CGSize=dd}16@0:8", &[], Size), None);
+        assert_eq!(
+            mismatch("v40@0:8{_NSSize=dd}16^@32", &[Size, ErrorOut], Void),
+            None
+        );
+        assert!(mismatch("{_NSRange=QQ}16@0:8", &[], Size).is_some());
     }
 }

@@ -663,7 +663,7 @@ macro_rules! plain_args {
         }
     )*};
 }
-plain_args!(usize, isize, u64, u32, i32, f64, Sel);
+plain_args!(usize, isize, u64, u32, i32, f64, Sel, super::encode::CGSize);
 
 impl IntoArg for bool {
     type Raw = Bool;
@@ -732,6 +732,7 @@ plain_returns!(
     u32,
     i32,
     f64,
+    super::encode::CGSize,
     *const c_char,
     *const c_void
 );

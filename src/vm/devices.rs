@@ -12,6 +12,7 @@ objc_methods! {
     fn network_devices_raw(vm: &Id) -> Option<Id> = "networkDevices";
     fn console_devices_raw(vm: &Id) -> Option<Id> = "consoleDevices";
     fn usb_controllers_raw(vm: &Id) -> Option<Id> = "usbControllers";
+    fn graphics_devices_raw(vm: &Id) -> Option<Id> = "graphicsDevices";
 }
 
 impl VirtualMachine {
@@ -68,5 +69,24 @@ impl VirtualMachine {
             .into_iter()
             .map(crate::USBController::new)
             .collect()
+    }
+
+    /// The graphics devices (`graphicsDevices`, macOS 14, read on the VM queue), in
+    /// configuration order, with their displays: see [`GraphicsDevice`](crate::GraphicsDevice).
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::Unsupported`](crate::VZError::Unsupported) before macOS 14.
+    pub fn graphics_devices(&self) -> Result<Vec<crate::GraphicsDevice>, crate::VZError> {
+        crate::configuration::class_since(
+            crate::ffi::runtime::class!("VZGraphicsDevice"),
+            "runtime graphics devices",
+            "14.0",
+        )?;
+        Ok(self
+            .devices(sel!("graphicsDevices"), graphics_devices_raw)
+            .into_iter()
+            .map(crate::GraphicsDevice::new)
+            .collect())
     }
 }

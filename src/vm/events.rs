@@ -64,6 +64,51 @@ pub enum VmEvent {
         /// The port's name, if it has one.
         name: Option<String>,
     },
+    /// A [`NetworkBlockDeviceStorageDeviceAttachment`](crate::NetworkBlockDeviceStorageDeviceAttachment)
+    /// connected to its server (`attachmentWasConnected:`, macOS 14): after the
+    /// start, and again after each reconnection.
+    ///
+    /// NBD events come in the virtual machine's stream rather than from the
+    /// attachment: the attachment has moved into the configuration by then, and this
+    /// stream is where everything else about the running machine arrives.
+    NetworkBlockDeviceConnected {
+        /// The index of the storage device in
+        /// [`VirtualMachineConfiguration::set_storage_devices`](crate::VirtualMachineConfiguration::set_storage_devices)
+        /// (the configuration's `storageDevices`).
+        device_index: usize,
+    },
+    /// A [`NetworkBlockDeviceStorageDeviceAttachment`](crate::NetworkBlockDeviceStorageDeviceAttachment)
+    /// met an error it does not recover from (`attachment:didEncounterError:`, macOS
+    /// 14), such as `VZErrorNetworkBlockDeviceNegotiationFailed` (20001) or
+    /// `VZErrorNetworkBlockDeviceDisconnected` (20002): the guest's disk stops working.
+    NetworkBlockDeviceError {
+        /// The index of the storage device, as in
+        /// [`NetworkBlockDeviceConnected`](Self::NetworkBlockDeviceConnected).
+        device_index: usize,
+        /// What went wrong.
+        error: FrameworkError,
+    },
+    /// A display began to change its configuration, for example after
+    /// [`GraphicsDisplay::reconfigure`](crate::GraphicsDisplay::reconfigure)
+    /// (`displayDidBeginReconfiguration:`, macOS 14): frames at the new size are
+    /// coming.
+    DisplayReconfigurationBegan {
+        /// The graphics device's index in
+        /// [`VirtualMachine::graphics_devices`](crate::VirtualMachine::graphics_devices).
+        device_index: usize,
+        /// The display's index in
+        /// [`GraphicsDevice::displays`](crate::GraphicsDevice::displays).
+        display_index: usize,
+    },
+    /// A display finished changing its configuration (`displayDidEndReconfiguration:`,
+    /// macOS 14): [`GraphicsDisplay::size_in_pixels`](crate::GraphicsDisplay::size_in_pixels)
+    /// is now the new size.
+    DisplayReconfigurationEnded {
+        /// As in [`DisplayReconfigurationBegan`](Self::DisplayReconfigurationBegan).
+        device_index: usize,
+        /// As in [`DisplayReconfigurationBegan`](Self::DisplayReconfigurationBegan).
+        display_index: usize,
+    },
 }
 
 /// Why a virtual machine stopped, from

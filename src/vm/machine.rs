@@ -55,6 +55,10 @@ pub(super) struct Parts {
     delegate: Id,
     /// The console devices (macOS 13) and our delegate on each.
     console_delegates: Vec<(Id, Id)>,
+    /// The delegates of the NBD attachments (macOS 14), owned here.
+    nbd_delegates: super::nbd_delegate::NbdDelegates,
+    /// The observers of the displays (macOS 14), owned here.
+    display_observers: super::display_observer::DisplayObservers,
     /// The framework's copy of the configuration, for save/restore validation.
     #[cfg_attr(not(any(target_arch = "aarch64", arcbox_vz_sim)), allow(dead_code))]
     pub(super) config: Id,
@@ -79,9 +83,15 @@ impl Parts {
         let config = config_copy(config).ok_or(VZError::ClassNotFound {
             class: "VZVirtualMachineConfiguration",
         })?;
-        let vm = vm_init(class.alloc(), &config, queue).ok_or(VZError::ClassNotFound {
-            class: "VZVirtualMachine",
-        })?;
+        // Before the init, in case the framework reads the attachments' delegates
+        // there (Apple does not say when it does).
+        let mut nbd_delegates = super::nbd_delegate::NbdDelegates::install(&config, &hub);
+        let Some(vm) = vm_init(class.alloc(), &config, queue) else {
+            nbd_delegates.uninstall();
+            return Err(VZError::ClassNotFound {
+                class: "VZVirtualMachine",
+            });
+        };
         let delegate = super::delegate::vm_delegate(Arc::clone(&hub));
         set_delegate_raw(&vm, Some(&delegate));
         add_observer_raw(
@@ -92,10 +102,13 @@ impl Parts {
             NullPtr,
         );
         let console_delegates = super::console_delegate::install(&vm, &hub);
+        let display_observers = super::display_observer::DisplayObservers::install(&vm, &hub);
         Ok(Self {
             vm,
             delegate,
             console_delegates,
+            nbd_delegates,
+            display_observers,
             config,
             hub,
             queue: queue.clone(),
@@ -105,8 +118,10 @@ impl Parts {
 
     /// Detaches our delegate and observer, ends the event streams, and releases
     /// everything; a work item of its own.
-    fn finish(self) {
+    fn finish(mut self) {
         autoreleasepool(|| {
+            self.nbd_delegates.uninstall();
+            self.display_observers.uninstall();
             remove_observer_raw(&self.vm, &self.delegate, &foundation::ns_string("state"));
             set_delegate_raw(&self.vm, None);
         });

@@ -41,10 +41,14 @@ mod console_delegate;
 #[allow(unsafe_code)] // method implementations receive raw pointers from the runtime
 mod delegate;
 mod devices;
+#[allow(unsafe_code)] // method implementations receive raw pointers from the runtime
+mod display_observer;
 mod events;
 mod handle;
 mod lifecycle;
 mod machine;
+#[allow(unsafe_code)] // method implementations receive raw pointers from the runtime
+mod nbd_delegate;
 pub(crate) mod state;
 
 pub use events::{StopReason, VmEvent, VmEvents};

@@ -160,6 +160,21 @@ pub(super) fn nbd_timeout_seconds(timeout: Duration) -> Result<f64, VZError> {
 /// The framework connects when the virtual machine starts, not here, and reconnects
 /// after recoverable errors. A sandboxed app needs the
 /// `com.apple.security.network.client` entitlement.
+///
+/// # Events
+///
+/// Once the virtual machine runs, the attachment's delegate
+/// (`VZNetworkBlockDeviceStorageDeviceAttachmentDelegate`) reports in
+/// [`VirtualMachine::events`](crate::VirtualMachine::events), not on this value (which
+/// has moved into the configuration by then):
+/// [`VmEvent::NetworkBlockDeviceConnected`](crate::VmEvent::NetworkBlockDeviceConnected)
+/// when the client connects (and reconnects), and
+/// [`VmEvent::NetworkBlockDeviceError`](crate::VmEvent::NetworkBlockDeviceError) for an
+/// error it does not recover from, each naming the storage device by its index in the
+/// configuration's storage devices. The delegate is installed when the virtual machine
+/// is made, for the attachments of its storage devices (not those of USB devices
+/// listed in an XHCI controller or hot-plugged), and owned by the virtual machine; an
+/// attachment shared by two virtual machines reports to the one made last.
 #[derive(Debug)]
 pub struct NetworkBlockDeviceStorageDeviceAttachment {
     obj: Id,

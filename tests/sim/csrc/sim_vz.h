@@ -166,6 +166,13 @@ enum {
 @property (nonatomic, assign) id delegate;
 @end
 
+@protocol VZNetworkBlockDeviceStorageDeviceAttachmentDelegate <NSObject>
+@optional
+- (void)attachmentWasConnected:(VZNetworkBlockDeviceStorageDeviceAttachment *)attachment;
+- (void)attachment:(VZNetworkBlockDeviceStorageDeviceAttachment *)attachment
+    didEncounterError:(NSError *)error;
+@end
+
 @interface VZVirtioBlockDeviceConfiguration : VZStorageDeviceConfiguration
 {
     NSString *_blockDeviceIdentifier;

@@ -226,6 +226,7 @@ enum {
     NSArray *_networkDevices;
     NSArray *_consoleDevices;
     NSArray *_usbControllers;
+    NSArray *_graphicsDevices; /* 14.0; vz_graphics_runtime.m */
     SimGuest *_guest;
     BOOL _stopRequested;
     long _callbackDepth; /* framework callbacks running now (VM queue only) */
@@ -314,5 +315,13 @@ long sim_console_port_set_open(unsigned device, unsigned port, int open);
 /* VM registry for the control hooks (vz_virtual_machine.m). */
 void sim_register_running(VZVirtualMachine *vm);
 void sim_unregister_running(VZVirtualMachine *vm);
+
+/* On the VM queue once it runs: the NBD clients of its storage devices connect
+ * (vz_storage.m). */
+void sim_storage_vm_started(VZVirtualMachine *vm);
+
+/* The runtime graphics devices for a VM's graphics device configurations
+ * (vz_graphics_runtime.m); +1. */
+NSArray *sim_graphics_devices(VZVirtualMachine *vm, NSArray *configurations);
 
 #endif

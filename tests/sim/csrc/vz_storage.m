@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "sim_vz.h"
+#include <objc/runtime.h>
+#include "sim_vz_runtime.h"
 
 static void require_file_url(NSURL *url, NSString *what)
 {
@@ -145,6 +147,64 @@ static NSError *posix_error(int code)
     [super dealloc];
 }
 @end
+
+/* ---- the NBD client of a running VM ---- */
+
+/* The next NBD client to connect fails with this VZErrorDomain code instead (0: none). */
+static long nbd_fail_next;
+
+struct nbd_connect {
+    VZVirtualMachine *vm; /* held (sim_hold) */
+    VZNetworkBlockDeviceStorageDeviceAttachment *attachment; /* retained */
+};
+
+/* On the VM queue, a moment after the start: the client tells its delegate how the
+ * connection went (the queue is not stated by Apple; the tsv treats it as the VM's). */
+static void nbd_finish_connect(void *ctx)
+{
+    struct nbd_connect *c = ctx;
+    VZVirtualMachine *vm = c->vm;
+    VZNetworkBlockDeviceStorageDeviceAttachment *attachment = c->attachment;
+    [vm sim_assertQueue:"NBD client callback"];
+    NSInteger state = [vm state];
+    if (state == VZVirtualMachineStateRunning || state == VZVirtualMachineStatePaused) {
+        long code = __atomic_exchange_n(&nbd_fail_next, 0, __ATOMIC_SEQ_CST);
+        id delegate = [attachment delegate];
+        [vm sim_enterCallback];
+        if (code != 0) {
+            NSError *error = [NSError errorWithDomain:VZErrorDomain code:code userInfo:@{
+                NSLocalizedDescriptionKey : @"The NBD client failed (injected by the simulator).",
+            }];
+            if ([delegate respondsToSelector:@selector(attachment:didEncounterError:)])
+                [delegate attachment:attachment didEncounterError:error];
+        } else if ([delegate respondsToSelector:@selector(attachmentWasConnected:)]) {
+            [delegate attachmentWasConnected:attachment];
+        }
+        [vm sim_exitCallback];
+    }
+    [attachment release];
+    [vm sim_unhold];
+    free(c);
+}
+
+void sim_storage_vm_started(VZVirtualMachine *vm)
+{
+    [vm sim_assertQueue:"sim_storage_vm_started"];
+    Class nbd = objc_getClass("VZNetworkBlockDeviceStorageDeviceAttachment");
+    if (nbd == Nil) return; /* hidden: a release before 14.0 */
+    for (VZStorageDeviceConfiguration *device in [[vm sim_configuration] storageDevices]) {
+        id attachment = [device attachment];
+        if (![attachment isKindOfClass:nbd]) continue;
+        struct nbd_connect *c = malloc(sizeof *c);
+        if (c == NULL) sim_fatal("out of memory");
+        c->vm = [vm sim_hold];
+        c->attachment = [attachment retain];
+        /* How long the handshake takes is the server's and Apple's: the scheduler's. */
+        sim_after_ms([vm sim_queue], 1 + sim_choose(5), c, nbd_finish_connect);
+    }
+}
+
+void sim_nbd_fail_next(long code) { __atomic_store_n(&nbd_fail_next, code, __ATOMIC_SEQ_CST); }
 
 /* ---- VZDiskBlockDeviceStorageDeviceAttachment ---- */
 

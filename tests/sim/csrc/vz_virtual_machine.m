@@ -288,6 +288,7 @@ static NSArray *make_devices(VZVirtualMachine *vm, NSArray *configs, id (^make)(
         (void)c;
         return [[usbClass alloc] sim_initWithMachine:self];
     });
+    _graphicsDevices = sim_graphics_devices(self, [_configuration graphicsDevices]);
     _guest = [[SimGuest alloc] initWithMachine:self];
     return self;
 }
@@ -307,6 +308,7 @@ static NSArray *make_devices(VZVirtualMachine *vm, NSArray *configs, id (^make)(
     [_networkDevices release];
     [_consoleDevices release];
     [_usbControllers release];
+    [_graphicsDevices release];
     [_configuration release];
     dispatch_release(_queue);
     [super dealloc];
@@ -459,6 +461,7 @@ DEVICE_GETTER(directorySharingDevices)
 DEVICE_GETTER(networkDevices)
 DEVICE_GETTER(consoleDevices)
 DEVICE_GETTER(usbControllers)
+DEVICE_GETTER(graphicsDevices)
 
 /* ---- start ---- */
 
@@ -497,6 +500,7 @@ static void start_step(VZVirtualMachine *vm, void (^handler)(NSError *))
     sim_register_running(self);
     [_guest boot];
     for (VZVirtioConsoleDevice *device in _consoleDevices) [device sim_guestBooted];
+    sim_storage_vm_started(self);
     callback(self, handler, complete_ok);
 }
 

@@ -63,6 +63,7 @@ pub mod raw {
             port: std::ffi::c_uint,
             open: c_int,
         ) -> c_long;
+        pub fn sim_nbd_fail_next(code: c_long);
     }
 }
 
@@ -268,5 +269,18 @@ pub mod guest {
     pub fn running_vms() -> i64 {
         // SAFETY: reads a counter under a lock.
         unsafe { raw::sim_running_vms() }
+    }
+}
+
+pub mod storage {
+    //! Control hooks for the fake storage attachments.
+    use super::raw;
+
+    /// The next NBD client to connect (at a virtual machine's start) reports
+    /// `attachment:didEncounterError:` with this `VZErrorDomain` code instead of
+    /// `attachmentWasConnected:`.
+    pub fn fail_next_nbd(code: i64) {
+        // SAFETY: sets an atomic.
+        unsafe { raw::sim_nbd_fail_next(code) }
     }
 }

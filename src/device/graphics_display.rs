@@ -1,0 +1,138 @@
+//! Live graphics (macOS 14): the runtime `VZGraphicsDevice`s of a virtual machine and
+//! their `VZGraphicsDisplay`s, whose size can be read and changed while it runs.
+//!
+//! Reconfigurations are reported as
+//! [`VmEvent::DisplayReconfigurationBegan`](crate::VmEvent::DisplayReconfigurationBegan)
+//! and [`VmEvent::DisplayReconfigurationEnded`](crate::VmEvent::DisplayReconfigurationEnded)
+//! in [`VirtualMachine::events`](crate::VirtualMachine::events) (the framework's
+//! `VZGraphicsDisplayObserver`, registered on every display when the virtual machine
+//! is made).
+//!
+//! # Queues
+//!
+//! Every call runs on the VM queue. Apple documents that for `graphicsDevices` and
+//! says the observer is called there; for `displays`, `sizeInPixels`,
+//! `reconfigureWithSizeInPixels:error:` and `addObserver:`/`removeObserver:` it says
+//! nothing, and other bindings (Code-Hex/vz) call them on the VM queue, as here.
+//!
+//! See [Apple's documentation](https://developer.apple.com/documentation/virtualization/vzgraphicsdisplay).
+
+use crate::device::VirtioGraphicsScanoutConfiguration;
+use crate::error::VZError;
+use crate::ffi::dispatch::QueueBound;
+use crate::ffi::encode::CGSize;
+use crate::ffi::foundation::{self, ErrorSlot, with_error};
+use crate::ffi::runtime::{Id, autoreleasepool, objc_methods};
+
+objc_methods! {
+    fn displays_raw(device: &Id) -> Option<Id> = "displays";
+    fn size_in_pixels_raw(display: &Id) -> CGSize = "sizeInPixels";
+    fn reconfigure_raw(display: &Id, size: CGSize, error: &mut ErrorSlot) -> bool =
+        "reconfigureWithSizeInPixels:error:";
+}
+
+/// The argument name of every display size error.
+const DISPLAY_SIZE: &str = "display size";
+
+/// `VZGraphicsDevice` (macOS 14): a graphics device of a running virtual machine,
+/// from [`VirtualMachine::graphics_devices`](crate::VirtualMachine::graphics_devices),
+/// in configuration order. The handle keeps the virtual machine alive.
+#[derive(Clone, Debug)]
+pub struct GraphicsDevice {
+    handle: crate::vm::DeviceHandle,
+}
+
+impl GraphicsDevice {
+    pub(crate) fn new(handle: crate::vm::DeviceHandle) -> Self {
+        Self { handle }
+    }
+
+    /// `displays` (on the VM queue): the device's displays, in the order of the
+    /// configured scanouts or displays.
+    pub fn displays(&self) -> Vec<GraphicsDisplay> {
+        let queue = self.handle.queue().clone();
+        let objects = self.handle.with(|device| {
+            autoreleasepool(|| {
+                displays_raw(device)
+                    .map(|displays| foundation::array_items(&displays))
+                    .unwrap_or_default()
+            })
+        });
+        objects
+            .into_iter()
+            .map(|object| GraphicsDisplay {
+                handle: self.handle.related(QueueBound::new(queue.clone(), object)),
+            })
+            .collect()
+    }
+}
+
+/// `VZGraphicsDisplay` (macOS 14): one display of a [`GraphicsDevice`]. The handle
+/// keeps the virtual machine alive; every call runs on the VM queue.
+#[derive(Clone, Debug)]
+pub struct GraphicsDisplay {
+    handle: crate::vm::DeviceHandle,
+}
+
+impl GraphicsDisplay {
+    /// `sizeInPixels` (on the VM queue): the size the guest draws at now, as
+    /// `(width, height)`. It changes when a reconfiguration ends
+    /// ([`VmEvent::DisplayReconfigurationEnded`](crate::VmEvent::DisplayReconfigurationEnded)).
+    pub fn size_in_pixels(&self) -> (isize, isize) {
+        let size = self
+            .handle
+            .with(|display| autoreleasepool(|| size_in_pixels_raw(display)));
+        (size.width as isize, size.height as isize)
+    }
+
+    /// `reconfigureWithSizeInPixels:error:` (on the VM queue): asks the guest to draw
+    /// at `width_in_pixels` × `height_in_pixels`. Success only means the request was
+    /// passed on: the guest may ignore it. If it follows, the virtual machine's event
+    /// stream gets
+    /// [`DisplayReconfigurationBegan`](crate::VmEvent::DisplayReconfigurationBegan)
+    /// and then
+    /// [`DisplayReconfigurationEnded`](crate::VmEvent::DisplayReconfigurationEnded).
+    ///
+    /// # Errors
+    ///
+    /// [`VZError::InvalidArgument`] (argument `"display size"`) when the width or the
+    /// height is 0 or negative or above
+    /// [`VirtioGraphicsScanoutConfiguration::MAX_PIXELS`], and nothing is sent;
+    /// [`VZError::Framework`] when the framework refuses the size.
+    pub fn reconfigure(
+        &self,
+        width_in_pixels: isize,
+        height_in_pixels: isize,
+    ) -> Result<(), VZError> {
+        for (value, what) in [(width_in_pixels, "width"), (height_in_pixels, "height")] {
+            if value <= 0 {
+                return Err(VZError::invalid_argument(
+                    DISPLAY_SIZE,
+                    format!("the {what} is {value} pixels; it must be greater than 0"),
+                ));
+            }
+            if value > VirtioGraphicsScanoutConfiguration::MAX_PIXELS {
+                return Err(VZError::invalid_argument(
+                    DISPLAY_SIZE,
+                    format!(
+                        "the {what} is {value} pixels; the limit is {}",
+                        VirtioGraphicsScanoutConfiguration::MAX_PIXELS
+                    ),
+                ));
+            }
+        }
+        // Exact in f64: both are at most MAX_PIXELS.
+        let size = CGSize {
+            width: width_in_pixels as f64,
+            height: height_in_pixels as f64,
+        };
+        self.handle
+            .with(move |display| {
+                with_error(
+                    "-[VZGraphicsDisplay reconfigureWithSizeInPixels:error:]",
+                    |error| reconfigure_raw(display, size, error).then_some(()),
+                )
+            })
+            .map_err(VZError::Framework)
+    }
+}
