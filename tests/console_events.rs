@@ -40,17 +40,12 @@ fn build(dir: &TempDir) -> VirtualMachine {
 /// The next console port event, skipping the others; `None` if the stream ends or
 /// nothing comes within 5 s.
 fn next_port_event(events: &mut VmEvents) -> Option<VmEvent> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        match events.try_next() {
-            Some(e @ (VmEvent::ConsolePortOpened { .. } | VmEvent::ConsolePortClosed { .. })) => {
-                return Some(e);
-            }
-            Some(_) => {}
-            None => std::thread::sleep(Duration::from_millis(2)),
-        }
-    }
-    None
+    common::next_event_where(events, |e| {
+        matches!(
+            e,
+            VmEvent::ConsolePortOpened { .. } | VmEvent::ConsolePortClosed { .. }
+        )
+    })
 }
 
 fn opened(port_index: u32, name: Option<&str>) -> VmEvent {

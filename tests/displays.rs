@@ -26,18 +26,9 @@ fn gpu_vm(dir: &TempDir) -> VirtualMachine {
     config.build().unwrap()
 }
 
-/// The next event that is not a state change; panics if none comes within 5 s (a
-/// missing callback fails the test instead of hanging it).
+/// The next event that is not a state change (`None` if none comes within 5 s).
 fn next_display_event(events: &mut VmEvents) -> Option<VmEvent> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while std::time::Instant::now() < deadline {
-        match events.try_next() {
-            Some(VmEvent::StateChanged(_)) => {}
-            Some(event) => return Some(event),
-            None => std::thread::sleep(std::time::Duration::from_millis(1)),
-        }
-    }
-    panic!("no device event within 5 s");
+    common::next_event_where(events, |e| !matches!(e, VmEvent::StateChanged(_)))
 }
 
 #[test]

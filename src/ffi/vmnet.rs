@@ -334,15 +334,7 @@ impl Configuration {
         let mut status = SUCCESS;
         // SAFETY: `self.ptr` is a live configuration and `status` a valid out pointer.
         let ptr = unsafe { (self.api.network_create)(self.ptr.as_ptr(), &raw mut status) };
-        match NonNull::new(ptr) {
-            Some(ptr) if status == SUCCESS => Ok(Network { ptr, api: self.api }),
-            Some(ptr) => {
-                // SAFETY: a +1 object we own and do not use again.
-                unsafe { (self.api.cf_release)(ptr.as_ptr()) };
-                Err(status)
-            }
-            None => Err(if status == SUCCESS { FAILURE } else { status }),
-        }
+        Network::from_create(self.api, ptr, status)
     }
 }
 
@@ -367,6 +359,20 @@ unsafe impl Send for Network {}
 unsafe impl Sync for Network {}
 
 impl Network {
+    /// What a `vmnet_network_create…` call returned: the network, or the status it
+    /// failed with (a network returned with a failure status is released).
+    fn from_create(api: &'static Api, ptr: *mut c_void, status: u32) -> Result<Self, u32> {
+        match NonNull::new(ptr) {
+            Some(ptr) if status == SUCCESS => Ok(Self { ptr, api }),
+            Some(ptr) => {
+                // SAFETY: a +1 object we own and do not use again.
+                unsafe { (api.cf_release)(ptr.as_ptr()) };
+                Err(status)
+            }
+            None => Err(if status == SUCCESS { FAILURE } else { status }),
+        }
+    }
+
     /// The raw `vmnet_network_ref`, valid while `self` lives.
     pub(crate) fn as_ptr(&self) -> *const c_void {
         self.ptr.as_ptr()
@@ -463,15 +469,7 @@ impl VmnetNetworkSerialization {
         // SAFETY: `self.ptr` is a live serialization and `status` a valid out pointer.
         let ptr =
             unsafe { (self.api.create_with_serialization)(self.ptr.as_ptr(), &raw mut status) };
-        match NonNull::new(ptr) {
-            Some(ptr) if status == SUCCESS => Ok(Network { ptr, api: self.api }),
-            Some(ptr) => {
-                // SAFETY: a +1 object we own and do not use again.
-                unsafe { (self.api.cf_release)(ptr.as_ptr()) };
-                Err(status)
-            }
-            None => Err(if status == SUCCESS { FAILURE } else { status }),
-        }
+        Network::from_create(self.api, ptr, status)
     }
 }
 

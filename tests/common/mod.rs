@@ -210,3 +210,21 @@ pub(crate) async fn stop_checked(vm: &arcbox_vz::VirtualMachine) {
     };
     assert_eq!(vm.wait_until_stopped().await, reason);
 }
+
+/// The next event of `events` that `wanted` accepts, skipping the others; `None` when
+/// none comes within 5 s or the stream ends (a missing callback fails the test instead
+/// of hanging it).
+pub(crate) fn next_event_where(
+    events: &mut arcbox_vz::VmEvents,
+    wanted: impl Fn(&arcbox_vz::VmEvent) -> bool,
+) -> Option<arcbox_vz::VmEvent> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        match events.try_next() {
+            Some(event) if wanted(&event) => return Some(event),
+            Some(_) => {}
+            None => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
+    None
+}
