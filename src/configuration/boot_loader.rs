@@ -37,6 +37,9 @@ pub enum BootLoader {
     Linux(LinuxBootLoader),
     /// Boots through UEFI firmware (macOS 13).
     EFI(EFIBootLoader),
+    /// Boots a macOS guest (macOS 12, Apple silicon).
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+    MacOS(crate::configuration::MacOSBootLoader),
 }
 
 impl AsObject for BootLoader {
@@ -44,6 +47,8 @@ impl AsObject for BootLoader {
         match self {
             Self::Linux(b) => &b.obj,
             Self::EFI(b) => &b.obj,
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+            Self::MacOS(b) => &b.obj,
         }
     }
 }
@@ -57,6 +62,13 @@ impl From<LinuxBootLoader> for BootLoader {
 impl From<EFIBootLoader> for BootLoader {
     fn from(b: EFIBootLoader) -> Self {
         Self::EFI(b)
+    }
+}
+
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+impl From<crate::configuration::MacOSBootLoader> for BootLoader {
+    fn from(b: crate::configuration::MacOSBootLoader) -> Self {
+        Self::MacOS(b)
     }
 }
 

@@ -7,11 +7,19 @@
 
 mod boot_loader;
 mod files;
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+mod macos;
 mod platform;
 mod virtual_machine;
 
 pub use boot_loader::{BootLoader, EFIBootLoader, EFIVariableStore, LinuxBootLoader};
-pub use platform::{GenericMachineIdentifier, GenericPlatform};
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+pub use macos::{
+    MacAuxiliaryStorage, MacHardwareModel, MacMachineIdentifier, MacOSBootLoader,
+    MacOSConfigurationRequirements, MacOSRestoreImage, MacPlatformConfiguration,
+    OperatingSystemVersion,
+};
+pub use platform::{GenericMachineIdentifier, GenericPlatform, Platform};
 pub use virtual_machine::{
     VirtualMachineConfiguration, max_cpu_count, max_memory_size, min_cpu_count, min_memory_size,
 };

@@ -227,3 +227,37 @@ impl PartialEq for GenericMachineIdentifier {
 }
 
 impl Eq for GenericMachineIdentifier {}
+
+/// The platform of a [`VirtualMachineConfiguration`](crate::VirtualMachineConfiguration),
+/// set with [`set_platform`](crate::VirtualMachineConfiguration::set_platform).
+#[derive(Debug)]
+pub enum Platform {
+    /// `VZGenericPlatformConfiguration`: Linux and other non-macOS guests.
+    Generic(GenericPlatform),
+    /// `VZMacPlatformConfiguration`: macOS guests (Apple silicon).
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+    Mac(crate::configuration::MacPlatformConfiguration),
+}
+
+impl AsObject for Platform {
+    fn as_object(&self) -> &Id {
+        match self {
+            Self::Generic(p) => &p.obj,
+            #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+            Self::Mac(p) => p.as_object(),
+        }
+    }
+}
+
+impl From<GenericPlatform> for Platform {
+    fn from(p: GenericPlatform) -> Self {
+        Self::Generic(p)
+    }
+}
+
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+impl From<crate::configuration::MacPlatformConfiguration> for Platform {
+    fn from(p: crate::configuration::MacPlatformConfiguration) -> Self {
+        Self::Mac(p)
+    }
+}

@@ -1,7 +1,7 @@
 //! `VZVirtualMachineConfiguration`: the top-level description of a virtual machine.
 
 use crate::configuration::{
-    AsObject, BootLoader, GenericPlatform, base_class, method_since, object_array,
+    AsObject, BootLoader, Platform, base_class, method_since, object_array,
 };
 use crate::device::{
     StorageDeviceConfiguration, USBKeyboardConfiguration,
@@ -107,7 +107,7 @@ const MIB: u64 = 1024 * 1024;
 pub struct VirtualMachineConfiguration {
     obj: Id,
     boot_loader: Option<BootLoader>,
-    platform: Option<GenericPlatform>,
+    platform: Option<Platform>,
     storage_devices: Vec<StorageDeviceConfiguration>,
     network_devices: Vec<VirtioNetworkDeviceConfiguration>,
     serial_ports: Vec<VirtioConsoleDeviceSerialPortConfiguration>,
@@ -280,10 +280,12 @@ impl VirtualMachineConfiguration {
         self.boot_loader.as_ref()
     }
 
-    /// Sets the platform (`setPlatform:`, macOS 12). Without one, the framework uses a
-    /// default [`GenericPlatform`].
-    pub fn set_platform(&mut self, platform: GenericPlatform) -> &mut Self {
-        // A GenericPlatform exists only where its class does (macOS 12), and so does
+    /// Sets the platform (`setPlatform:`, macOS 12): a [`GenericPlatform`], or a
+    /// [`MacPlatformConfiguration`](crate::MacPlatformConfiguration) for a macOS guest
+    /// on Apple silicon. Without one, the framework uses a default [`GenericPlatform`].
+    pub fn set_platform(&mut self, platform: impl Into<Platform>) -> &mut Self {
+        let platform = platform.into();
+        // Both platforms exist only where their classes do (macOS 12), and so does
         // the setter.
         autoreleasepool(|| set_platform_raw(&self.obj, platform.as_object()));
         self.platform = Some(platform);
@@ -291,7 +293,7 @@ impl VirtualMachineConfiguration {
     }
 
     /// The platform, if one was set.
-    pub fn platform(&self) -> Option<&GenericPlatform> {
+    pub fn platform(&self) -> Option<&Platform> {
         self.platform.as_ref()
     }
 
@@ -398,7 +400,7 @@ impl VirtualMachineConfiguration {
         if self.boot_loader.is_none() {
             return Err(VZError::invalid_argument(
                 "boot loader",
-                "the configuration has none; call set_boot_loader with a LinuxBootLoader or an EFIBootLoader",
+                "the configuration has none; call set_boot_loader with a LinuxBootLoader, an EFIBootLoader or (macOS guests) a MacOSBootLoader",
             ));
         }
         with_error(

@@ -24,6 +24,8 @@ pub(crate) mod encode;
 pub(crate) mod exception;
 pub(crate) mod fd;
 pub(crate) mod foundation;
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+pub(crate) mod os_version;
 pub(crate) mod runtime;
 #[cfg(all(test, arcbox_vz_sim))]
 mod tests;

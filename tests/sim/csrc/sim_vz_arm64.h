@@ -111,4 +111,104 @@ void sim_restore_fail_next(long code);
 long sim_last_start_options(void);
 void sim_reset_last_start_options(void);
 
+/* ---- macOS guests, configuration side (vz_macos_guest.m) ---- */
+
+/* The fake restore image format the tests write: a zip local-file-header magic,
+ * then a text header, then key=value lines (see vz_macos_guest.m). */
+#define SIM_IPSW_MAGIC "PK\x03\x04SIMIPSW1\n"
+
+/* NSOperatingSystemVersion (24 bytes, returned by value). */
+typedef struct {
+    NSInteger majorVersion;
+    NSInteger minorVersion;
+    NSInteger patchVersion;
+} SimOperatingSystemVersion;
+
+enum {
+    SimVZErrorRestoreImageCatalogLoadFailed = 10001,
+    SimVZErrorRestoreImageLoadFailed = 10004,
+    SimVZErrorInvalidRestoreImage = 10005,
+};
+
+@interface VZMacHardwareModel : SimObject <NSCopying>
+{
+    NSData *_dataRepresentation;
+}
+- (instancetype)initWithDataRepresentation:(NSData *)dataRepresentation;
+@property (nonatomic, readonly, copy) NSData *dataRepresentation;
+@property (nonatomic, readonly, getter=isSupported) BOOL supported;
+@end
+
+@interface VZMacMachineIdentifier : SimObject <NSCopying>
+{
+    NSData *_dataRepresentation;
+}
+- (instancetype)init;
+- (instancetype)initWithDataRepresentation:(NSData *)dataRepresentation;
+@property (nonatomic, readonly, copy) NSData *dataRepresentation;
+@end
+
+@interface VZMacAuxiliaryStorage : SimObject
+{
+    NSURL *_URL;
+}
+- (instancetype)initWithURL:(NSURL *)URL;
+- (instancetype)initWithContentsOfURL:(NSURL *)URL;
+- (instancetype)initCreatingStorageAtURL:(NSURL *)URL
+                           hardwareModel:(VZMacHardwareModel *)hardwareModel
+                                 options:(NSUInteger)options
+                                   error:(NSError **)error;
+@property (nonatomic, readonly, copy) NSURL *URL;
+@end
+
+@interface VZMacOSConfigurationRequirements : SimObject
+{
+    VZMacHardwareModel *_hardwareModel;
+    NSUInteger _minimumSupportedCPUCount;
+    uint64_t _minimumSupportedMemorySize;
+}
+@property (nonatomic, readonly, copy) VZMacHardwareModel *hardwareModel;
+@property (nonatomic, readonly) NSUInteger minimumSupportedCPUCount;
+@property (nonatomic, readonly) uint64_t minimumSupportedMemorySize;
+@end
+
+@interface VZMacOSRestoreImage : SimObject
+{
+    NSURL *_URL;
+    NSString *_buildVersion;
+    SimOperatingSystemVersion _operatingSystemVersion;
+    VZMacOSConfigurationRequirements *_requirements;
+}
++ (void)loadFileURL:(NSURL *)fileURL
+    completionHandler:(void (^)(VZMacOSRestoreImage *restoreImage, NSError *error))completionHandler;
++ (void)fetchLatestSupportedWithCompletionHandler:
+    (void (^)(VZMacOSRestoreImage *restoreImage, NSError *error))completionHandler;
+@property (nonatomic, readonly, copy) NSURL *URL;
+@property (nonatomic, readonly, copy) NSString *buildVersion;
+@property (nonatomic, readonly) SimOperatingSystemVersion operatingSystemVersion;
+@property (nonatomic, readonly, getter=isSupported) BOOL supported;
+@property (nonatomic, readonly, copy) VZMacOSConfigurationRequirements *mostFeaturefulSupportedConfiguration;
+@end
+
+@interface VZMacPlatformConfiguration : VZPlatformConfiguration <SimValidating>
+{
+    VZMacHardwareModel *_hardwareModel;
+    VZMacMachineIdentifier *_machineIdentifier;
+    VZMacAuxiliaryStorage *_auxiliaryStorage;
+}
+- (instancetype)init;
+@property (nonatomic, copy) VZMacHardwareModel *hardwareModel;
+@property (nonatomic, copy) VZMacMachineIdentifier *machineIdentifier;
+@property (nonatomic, strong) VZMacAuxiliaryStorage *auxiliaryStorage;
+@end
+
+@interface VZMacOSBootLoader : VZBootLoader
+- (instancetype)init;
+@end
+
+/* Control hooks (tests/sim/src/arm64.rs): how many restore images were loaded or
+ * fetched (handlers answered), and make the next fetch fail with a code (0: none). */
+long sim_restore_image_requests(void);
+void sim_restore_image_fetch_fail_next(long code);
+
 #endif

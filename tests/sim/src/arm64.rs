@@ -148,3 +148,31 @@ pub fn last_start_options() -> Option<StartOptionsSeen> {
         other => panic!("unknown start options code {other}"),
     }
 }
+
+unsafe extern "C" {
+    fn sim_restore_image_requests() -> c_long;
+    fn sim_restore_image_fetch_fail_next(code: c_long);
+}
+
+/// How many `VZMacOSRestoreImage` loads and fetches the fake has answered in this
+/// process (`csrc/vz_macos_guest.m`).
+pub fn restore_image_requests() -> i64 {
+    // SAFETY: reads a value under the fake's lock.
+    unsafe { sim_restore_image_requests() }
+}
+
+/// The next `+fetchLatestSupportedWithCompletionHandler:` fails with this
+/// `VZErrorDomain` code (0: none).
+pub fn fail_next_restore_image_fetch(code: i64) {
+    // SAFETY: stores a value under the fake's lock.
+    unsafe { sim_restore_image_fetch_fail_next(code) }
+}
+
+/// A fake IPSW restore image as `csrc/vz_macos_guest.m` reads it: the zip magic, a
+/// header line, then `key=value` lines.
+pub fn fake_ipsw(build: &str, version: &str, model: &str, cpus: usize, memory: u64) -> Vec<u8> {
+    format!(
+        "PK\x03\x04SIMIPSW1\nbuild={build}\nversion={version}\nmodel={model}\ncpus={cpus}\nmemory={memory}\n"
+    )
+    .into_bytes()
+}
