@@ -125,10 +125,11 @@ fn a_configuration_with_one_of_each_device_validates_and_builds() {
         assert_eq!(config.memory_balloon_devices().len(), 1);
         assert_eq!(config.graphics_devices().len(), count(macos("13.0")));
         if macos("13.0") {
-            assert_eq!(
-                config.graphics_devices()[0].scanouts()[0].width_in_pixels(),
-                1024
-            );
+            let arcbox_vz::GraphicsDeviceConfiguration::Virtio(gpu) = &config.graphics_devices()[0]
+            else {
+                panic!("a virtio-gpu device was set");
+            };
+            assert_eq!(gpu.scanouts()[0].width_in_pixels(), 1024);
         }
         assert_eq!(config.keyboards().len(), count(macos("12.0")));
         assert_eq!(config.pointing_devices().len(), count(macos("12.0")));

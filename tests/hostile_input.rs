@@ -98,9 +98,9 @@ fn empty_lists_for_missing_setters_are_not_sent() {
             let mut config = minimal_config(&dir);
             config
                 .set_directory_sharing_devices(vec![])
-                .set_graphics_devices(vec![])
-                .set_keyboards(vec![])
-                .set_pointing_devices(vec![])
+                .set_graphics_devices(Vec::<arcbox_vz::GraphicsDeviceConfiguration>::new())
+                .set_keyboards(Vec::<arcbox_vz::KeyboardConfiguration>::new())
+                .set_pointing_devices(Vec::<arcbox_vz::PointingDeviceConfiguration>::new())
                 .set_console_devices(vec![])
                 .set_usb_controllers(vec![]);
             config.validate().unwrap();

@@ -10,9 +10,12 @@
 mod common;
 
 use arcbox_vz::{
-    MacAuxiliaryStorage, MacHardwareModel, MacMachineIdentifier, MacOSBootLoader,
-    MacOSRestoreImage, MacPlatformConfiguration, OperatingSystemVersion, Platform, VZError,
-    VirtualMachineConfiguration,
+    GraphicsDeviceConfiguration, KeyboardConfiguration, MacAuxiliaryStorage,
+    MacGraphicsDeviceConfiguration, MacGraphicsDisplayConfiguration, MacHardwareModel,
+    MacKeyboardConfiguration, MacMachineIdentifier, MacOSBootLoader, MacOSRestoreImage,
+    MacPlatformConfiguration, MacTrackpadConfiguration, OperatingSystemVersion, Platform,
+    PointingDeviceConfiguration, USBKeyboardConfiguration,
+    USBScreenCoordinatePointingDeviceConfiguration, VZError, VirtualMachineConfiguration,
 };
 use common::{TempDir, assert_unsupported, block_on, invalid_argument, macos, sim, since};
 use sim::arm64;
@@ -333,5 +336,79 @@ fn mac_platform_and_boot_loader_go_into_a_configuration_that_validates() {
             Some(arcbox_vz::BootLoader::MacOS(_))
         ));
         config.validate().unwrap();
+    });
+}
+
+#[test]
+fn mac_graphics_keyboard_and_trackpad_go_into_the_existing_setters() {
+    scenario(|| {
+        let Some(mut gpu) = since("12.0", MacGraphicsDeviceConfiguration::new()) else {
+            assert_unsupported("12.0", MacGraphicsDisplayConfiguration::new(1920, 1200, 80));
+            return;
+        };
+        let display = MacGraphicsDisplayConfiguration::new(1920, 1200, 80).unwrap();
+        assert_eq!(
+            (
+                display.width_in_pixels(),
+                display.height_in_pixels(),
+                display.pixels_per_inch()
+            ),
+            (1920, 1200, 80)
+        );
+        gpu.set_displays(vec![display]);
+        assert_eq!(gpu.displays().len(), 1);
+
+        let mut config = VirtualMachineConfiguration::new().unwrap();
+        config.set_graphics_devices(vec![gpu]);
+        assert!(matches!(
+            config.graphics_devices(),
+            [GraphicsDeviceConfiguration::Mac(_)]
+        ));
+
+        // A Mac keyboard (14) and trackpad (13), each listed with its USB fallback.
+        let usb_keyboard = KeyboardConfiguration::from(USBKeyboardConfiguration::new().unwrap());
+        match since("14.0", MacKeyboardConfiguration::new()) {
+            Some(mac) => {
+                config.set_keyboards(vec![mac.into(), usb_keyboard]);
+                assert!(matches!(
+                    config.keyboards(),
+                    [KeyboardConfiguration::Mac(_), KeyboardConfiguration::USB(_)]
+                ));
+            }
+            None => {
+                config.set_keyboards(vec![usb_keyboard]);
+            }
+        }
+        let usb_pointing = PointingDeviceConfiguration::from(
+            USBScreenCoordinatePointingDeviceConfiguration::new().unwrap(),
+        );
+        match since("13.0", MacTrackpadConfiguration::new()) {
+            Some(trackpad) => {
+                config.set_pointing_devices(vec![trackpad.into(), usb_pointing]);
+                assert_eq!(config.pointing_devices().len(), 2);
+            }
+            None => {
+                config.set_pointing_devices(vec![usb_pointing]);
+            }
+        }
+    });
+}
+
+#[test]
+fn bad_mac_display_sizes_are_refused() {
+    scenario(|| {
+        if !macos("12.0") {
+            return;
+        }
+        for (w, h, ppi) in [
+            (0, 1200, 80),
+            (1920, -1, 80),
+            (1920, 1200, 0),
+            (MacGraphicsDisplayConfiguration::MAX_PIXELS + 1, 1200, 80),
+        ] {
+            let (argument, _) =
+                invalid_argument(MacGraphicsDisplayConfiguration::new(w, h, ppi).unwrap_err());
+            assert_eq!(argument, "Mac display");
+        }
     });
 }

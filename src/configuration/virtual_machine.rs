@@ -4,13 +4,12 @@ use crate::configuration::{
     AsObject, BootLoader, Platform, base_class, method_since, object_array,
 };
 use crate::device::{
-    StorageDeviceConfiguration, USBKeyboardConfiguration,
-    USBScreenCoordinatePointingDeviceConfiguration, VirtioConsoleDeviceConfiguration,
+    GraphicsDeviceConfiguration, KeyboardConfiguration, PointingDeviceConfiguration,
+    StorageDeviceConfiguration, VirtioConsoleDeviceConfiguration,
     VirtioConsoleDeviceSerialPortConfiguration, VirtioEntropyDeviceConfiguration,
-    VirtioFileSystemDeviceConfiguration, VirtioGraphicsDeviceConfiguration,
-    VirtioNetworkDeviceConfiguration, VirtioSocketDeviceConfiguration,
-    VirtioSoundDeviceConfiguration, VirtioTraditionalMemoryBalloonDeviceConfiguration,
-    XHCIControllerConfiguration,
+    VirtioFileSystemDeviceConfiguration, VirtioNetworkDeviceConfiguration,
+    VirtioSocketDeviceConfiguration, VirtioSoundDeviceConfiguration,
+    VirtioTraditionalMemoryBalloonDeviceConfiguration, XHCIControllerConfiguration,
 };
 use crate::error::VZError;
 use crate::ffi::foundation::{self, with_error};
@@ -116,9 +115,9 @@ pub struct VirtualMachineConfiguration {
     entropy_devices: Vec<VirtioEntropyDeviceConfiguration>,
     memory_balloon_devices: Vec<VirtioTraditionalMemoryBalloonDeviceConfiguration>,
     directory_sharing_devices: Vec<VirtioFileSystemDeviceConfiguration>,
-    graphics_devices: Vec<VirtioGraphicsDeviceConfiguration>,
-    keyboards: Vec<USBKeyboardConfiguration>,
-    pointing_devices: Vec<USBScreenCoordinatePointingDeviceConfiguration>,
+    graphics_devices: Vec<GraphicsDeviceConfiguration>,
+    keyboards: Vec<KeyboardConfiguration>,
+    pointing_devices: Vec<PointingDeviceConfiguration>,
     usb_controllers: Vec<XHCIControllerConfiguration>,
     audio_devices: Vec<VirtioSoundDeviceConfiguration>,
 }
@@ -135,6 +134,31 @@ macro_rules! device_list {
             // whatever the list holds: a setter this macOS lacks is never sent.
             // `validate` reports a non-empty list for it.
             if since.is_none_or(|since| since.is_available(&self.obj)) {
+                autoreleasepool(|| $raw(&self.obj, &object_array(&devices)));
+            }
+            self.$field = devices;
+            self
+        }
+
+        #[doc = concat!("The devices set with [`", stringify!($set), "`](Self::", stringify!($set), ").")]
+        pub fn $get(&self) -> &[$ty] {
+            &self.$field
+        }
+    )*};
+}
+
+/// `device_list!` for lists of several device kinds: the setter takes any one kind
+/// (so existing callers keep compiling) and stores the enum.
+macro_rules! mixed_device_list {
+    ($(
+        $(#[$doc:meta])*
+        $set:ident, $get:ident, $field:ident: $ty:ty => $raw:ident, since $since:expr;
+    )*) => {$(
+        $(#[$doc])*
+        pub fn $set(&mut self, devices: Vec<impl Into<$ty>>) -> &mut Self {
+            let devices: Vec<$ty> = devices.into_iter().map(Into::into).collect();
+            // As in device_list!: the setter is sent only where this macOS has it.
+            if $since.is_available(&self.obj) {
                 autoreleasepool(|| $raw(&self.obj, &object_array(&devices)));
             }
             self.$field = devices;
@@ -297,6 +321,26 @@ impl VirtualMachineConfiguration {
         self.platform.as_ref()
     }
 
+    mixed_device_list! {
+        /// Sets the graphics devices (`setGraphicsDevices:`, macOS 12): virtio-gpu
+        /// ([`VirtioGraphicsDeviceConfiguration`](crate::VirtioGraphicsDeviceConfiguration))
+        /// or, for macOS guests, [`MacGraphicsDeviceConfiguration`](crate::MacGraphicsDeviceConfiguration).
+        set_graphics_devices, graphics_devices, graphics_devices: GraphicsDeviceConfiguration
+            => set_graphics_devices_raw, since GRAPHICS;
+        /// Sets the keyboards (`setKeyboards:`, macOS 12): USB keyboards or, for macOS
+        /// guests on Apple silicon, a `MacKeyboardConfiguration` (macOS 14), best
+        /// listed with a USB keyboard for guests older than macOS 13.
+        set_keyboards, keyboards, keyboards: KeyboardConfiguration => set_keyboards_raw, since KEYBOARDS;
+        /// Sets the pointing devices (`setPointingDevices:`, macOS 12): USB
+        /// screen-coordinate devices or, for macOS guests on Apple silicon, a
+        /// `MacTrackpadConfiguration` (macOS 13), best listed with a USB one for guests
+        /// older than macOS 13. Kinds mix through `.into()` into
+        /// [`PointingDeviceConfiguration`](crate::PointingDeviceConfiguration).
+        set_pointing_devices, pointing_devices,
+            pointing_devices: PointingDeviceConfiguration
+            => set_pointing_devices_raw, since POINTING;
+    }
+
     device_list! {
         /// Sets the storage devices (`setStorageDevices:`): virtio-blk, USB mass
         /// storage and NVMe controllers.
@@ -327,15 +371,6 @@ impl VirtualMachineConfiguration {
         set_directory_sharing_devices, directory_sharing_devices,
             directory_sharing_devices: VirtioFileSystemDeviceConfiguration
             => set_directory_sharing_devices_raw, since DIRECTORY_SHARING;
-        /// Sets the graphics devices (`setGraphicsDevices:`, macOS 12).
-        set_graphics_devices, graphics_devices, graphics_devices: VirtioGraphicsDeviceConfiguration
-            => set_graphics_devices_raw, since GRAPHICS;
-        /// Sets the keyboards (`setKeyboards:`, macOS 12).
-        set_keyboards, keyboards, keyboards: USBKeyboardConfiguration => set_keyboards_raw, since KEYBOARDS;
-        /// Sets the pointing devices (`setPointingDevices:`, macOS 12).
-        set_pointing_devices, pointing_devices,
-            pointing_devices: USBScreenCoordinatePointingDeviceConfiguration
-            => set_pointing_devices_raw, since POINTING;
         /// Sets the USB controllers (`setUsbControllers:`, macOS 15).
         set_usb_controllers, usb_controllers, usb_controllers: XHCIControllerConfiguration
             => set_usb_controllers_raw, since USB_CONTROLLERS;

@@ -206,6 +206,38 @@ enum {
 - (instancetype)init;
 @end
 
+/* Mac graphics (12.0, declared on both architectures on a Mac), Mac keyboard (14.0)
+ * and trackpad (13.0) (vz_macos_guest.m). */
+@interface VZMacGraphicsDisplayConfiguration : VZGraphicsDisplayConfiguration
+{
+    NSInteger _widthInPixels;
+    NSInteger _heightInPixels;
+    NSInteger _pixelsPerInch;
+}
+- (instancetype)initWithWidthInPixels:(NSInteger)widthInPixels
+                       heightInPixels:(NSInteger)heightInPixels
+                        pixelsPerInch:(NSInteger)pixelsPerInch;
+@property (nonatomic) NSInteger widthInPixels;
+@property (nonatomic) NSInteger heightInPixels;
+@property (nonatomic) NSInteger pixelsPerInch;
+@end
+
+@interface VZMacGraphicsDeviceConfiguration : VZGraphicsDeviceConfiguration <SimValidating>
+{
+    NSArray *_displays;
+}
+- (instancetype)init;
+@property (nonatomic, copy) NSArray *displays;
+@end
+
+@interface VZMacKeyboardConfiguration : VZKeyboardConfiguration
+- (instancetype)init;
+@end
+
+@interface VZMacTrackpadConfiguration : VZPointingDeviceConfiguration
+- (instancetype)init;
+@end
+
 /* Control hooks (tests/sim/src/arm64.rs): how many restore images were loaded or
  * fetched (handlers answered), and make the next fetch fail with a code (0: none). */
 long sim_restore_image_requests(void);

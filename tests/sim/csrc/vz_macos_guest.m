@@ -42,6 +42,13 @@
  * - -initWithURL: (13.0) and the deprecated -initWithContentsOfURL: (12.0) have no
  *   error out-param; they raise on a non-file URL (vz-api.tsv: "treat non-file URL
  *   as THROWS - unverified").
+ * - VZMacGraphicsDisplayConfiguration neither raises nor clamps in its initializer;
+ *   a display with a size or density of 0 or less fails -validateWithError: through
+ *   its device (as the virtio scanouts do, vz_devices.m; Apple documents no rule).
+ *   The running VM has no VZMacGraphicsDevice in the simulator
+ *   (sim_graphics_devices simulates virtio-gpu only).
+ * - VZMacKeyboardConfiguration and VZMacTrackpadConfiguration have nothing but
+ *   -init (their headers).
  * - VZMacPlatformConfiguration does not validate without auxiliary storage or with
  *   an unsupported model (vz-api.tsv: "nil by default -> configuration does not
  *   validate"; "if NO no configuration using it will validate").
@@ -479,5 +486,64 @@ static void image_start(NSURL *url, void (^handler)(VZMacOSRestoreImage *, NSErr
 @end
 
 @implementation VZMacOSBootLoader
+- (instancetype)init { return [super init]; }
+@end
+
+/* ---- Mac graphics, keyboard and trackpad ---- */
+
+@implementation VZMacGraphicsDisplayConfiguration
+@synthesize widthInPixels = _widthInPixels;
+@synthesize heightInPixels = _heightInPixels;
+@synthesize pixelsPerInch = _pixelsPerInch;
+
+- (instancetype)init
+{
+    SIM_RAISE(@"-[VZMacGraphicsDisplayConfiguration init] is unavailable");
+    return nil;
+}
+
+- (instancetype)initWithWidthInPixels:(NSInteger)widthInPixels
+                       heightInPixels:(NSInteger)heightInPixels
+                        pixelsPerInch:(NSInteger)pixelsPerInch
+{
+    if ((self = [super init]) == nil) return nil;
+    _widthInPixels = widthInPixels;
+    _heightInPixels = heightInPixels;
+    _pixelsPerInch = pixelsPerInch;
+    return self;
+}
+@end
+
+@implementation VZMacGraphicsDeviceConfiguration
+@synthesize displays = _displays;
+
+- (instancetype)init
+{
+    if ((self = [super init]) == nil) return nil;
+    _displays = [[NSArray alloc] init];
+    return self;
+}
+
+- (NSString *)sim_invalidReason
+{
+    for (VZMacGraphicsDisplayConfiguration *display in _displays)
+        if ([display widthInPixels] <= 0 || [display heightInPixels] <= 0
+            || [display pixelsPerInch] <= 0)
+            return @"A display's size or pixel density is invalid.";
+    return nil;
+}
+
+- (void)dealloc
+{
+    [_displays release];
+    [super dealloc];
+}
+@end
+
+@implementation VZMacKeyboardConfiguration
+- (instancetype)init { return [super init]; }
+@end
+
+@implementation VZMacTrackpadConfiguration
 - (instancetype)init { return [super init]; }
 @end
