@@ -37,6 +37,11 @@ fn every_public_future_is_send(
         send(&vm.restore_machine_state("/tmp/state"));
         send(&arcbox_vz::LinuxRosettaDirectoryShare::install());
     }
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+    {
+        send(&arcbox_vz::MacOSRestoreImage::load("/tmp/restore.ipsw"));
+        send(&arcbox_vz::MacOSRestoreImage::fetch_latest_supported());
+    }
     send(&events.next());
     send(&device.connect(1024));
     send(&listener.accept());
