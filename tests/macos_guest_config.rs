@@ -9,6 +9,8 @@
 
 mod common;
 
+use std::future::Future;
+
 use arcbox_vz::{
     GraphicsDeviceConfiguration, KeyboardConfiguration, MacAuxiliaryStorage,
     MacGraphicsDeviceConfiguration, MacGraphicsDisplayConfiguration, MacHardwareModel,
@@ -410,5 +412,67 @@ fn bad_mac_display_sizes_are_refused() {
                 invalid_argument(MacGraphicsDisplayConfiguration::new(w, h, ppi).unwrap_err());
             assert_eq!(argument, "Mac display");
         }
+    });
+}
+
+#[test]
+fn a_dropped_load_leaks_nothing() {
+    scenario(|| {
+        let dir = TempDir::new("macos-drop");
+        let path = ipsw(&dir);
+        if !macos("12.0") {
+            return;
+        }
+        let before = arm64::restore_image_requests();
+        let mut load = Box::pin(MacOSRestoreImage::load(&path));
+        let waker = std::task::Waker::noop();
+        let _ = load
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker));
+        drop(load);
+        // The framework still answers; the answer is dropped with nothing leaked
+        // (the scenario checks objects and blocks at its end).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while arm64::restore_image_requests() == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the load never answered"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    });
+}
+
+#[test]
+fn requirements_check_a_whole_configuration_and_bad_displays_fail_validation() {
+    scenario(|| {
+        let dir = TempDir::new("macos-check-config");
+        let Some(image) = since("12.0", block_on(MacOSRestoreImage::load(ipsw(&dir)))) else {
+            return;
+        };
+        let requirements = image.most_featureful_supported_configuration().unwrap();
+        let model = requirements.hardware_model();
+        let aux = MacAuxiliaryStorage::create(dir.path().join("aux.img"), &model, false).unwrap();
+        let platform =
+            MacPlatformConfiguration::new(&model, &MacMachineIdentifier::new().unwrap(), &aux)
+                .unwrap();
+        let mut config = VirtualMachineConfiguration::new().unwrap();
+        config
+            .set_cpu_count(1)
+            .set_memory_size(4 * GIB)
+            .set_platform(platform)
+            .set_boot_loader(MacOSBootLoader::new().unwrap());
+        let (argument, _) =
+            invalid_argument(requirements.check_configuration(&config).unwrap_err());
+        assert_eq!(argument, "CPU count");
+        config.set_cpu_count(2);
+        requirements.check_configuration(&config).unwrap();
+
+        let mut gpu = MacGraphicsDeviceConfiguration::new().unwrap();
+        gpu.set_displays(vec![
+            MacGraphicsDisplayConfiguration::new(1920, 1200, 80).unwrap(),
+        ]);
+        config.set_graphics_devices(vec![gpu]);
+        config.validate().unwrap();
     });
 }
