@@ -40,7 +40,8 @@
 //!
 //! # Map of the crate
 //!
-//! - [`configuration`]: [`VirtualMachineConfiguration`], boot loaders, the platform.
+//! - [`configuration`]: [`VirtualMachineConfiguration`], boot loaders, the platform;
+//!   on Apple silicon also macOS guests (`MacOSRestoreImage`, `MacPlatformConfiguration`).
 //! - [`device`]: one module per device family, with the runtime device handles.
 //! - [`vm`]: [`VirtualMachine`], its lifecycle, [`VmEvent`]s and [`StopReason`]s.
 //! - [`socket`]: vsock connections and listeners.

@@ -476,3 +476,44 @@ fn requirements_check_a_whole_configuration_and_bad_displays_fail_validation() {
         config.validate().unwrap();
     });
 }
+
+#[test]
+fn mac_boot_loader_and_platform_must_come_together_and_match() {
+    scenario(|| {
+        let dir = TempDir::new("macos-pairing");
+        if !macos("12.0") {
+            return;
+        }
+        // A Mac boot loader on a generic platform: refused before VZ sees it.
+        let mut config = VirtualMachineConfiguration::new().unwrap();
+        config
+            .set_cpu_count(2)
+            .set_memory_size(4 * GIB)
+            .set_boot_loader(MacOSBootLoader::new().unwrap());
+        let (argument, _) = invalid_argument(config.validate().unwrap_err());
+        assert_eq!(argument, "platform");
+
+        // A Mac platform with a Linux boot loader.
+        let model = supported_model(&dir);
+        let aux = MacAuxiliaryStorage::create(dir.path().join("aux.img"), &model, false).unwrap();
+        let id = MacMachineIdentifier::new().unwrap();
+        let mut config = common::minimal_config(&dir);
+        config.set_platform(MacPlatformConfiguration::new(&model, &id, &aux).unwrap());
+        let (argument, _) = invalid_argument(config.validate().unwrap_err());
+        assert_eq!(argument, "boot loader");
+
+        // Aux storage created here for another (supported) model.
+        let mut other = model.data_representation();
+        other.extend_from_slice(b"-other");
+        let other = MacHardwareModel::from_data_representation(&other).unwrap();
+        assert!(other.is_supported());
+        let aux_other =
+            MacAuxiliaryStorage::create(dir.path().join("aux2.img"), &other, false).unwrap();
+        let (argument, _) =
+            invalid_argument(MacPlatformConfiguration::new(&model, &id, &aux_other).unwrap_err());
+        assert_eq!(argument, "auxiliary storage");
+        // Opened from a file, it cannot be checked, and is accepted.
+        let reopened = MacAuxiliaryStorage::open(dir.path().join("aux2.img")).unwrap();
+        MacPlatformConfiguration::new(&model, &id, &reopened).unwrap();
+    });
+}

@@ -506,6 +506,9 @@ impl Eq for MacMachineIdentifier {}
 #[derive(Debug, Clone)]
 pub struct MacAuxiliaryStorage {
     obj: Id,
+    /// The model it was created with, when it was created here (the framework has
+    /// no getter for it).
+    created_for: Option<MacHardwareModel>,
 }
 
 impl AsObject for MacAuxiliaryStorage {
@@ -558,7 +561,10 @@ impl MacAuxiliaryStorage {
         foundation::with_error("creating the auxiliary storage", |error| {
             storage_create_raw(class.alloc(), &url, &model.obj, options, error)
         })
-        .map(|obj| Self { obj })
+        .map(|obj| Self {
+            obj,
+            created_for: Some(model.clone()),
+        })
         .map_err(VZError::Framework)
     }
 
@@ -578,7 +584,11 @@ impl MacAuxiliaryStorage {
         } else {
             autoreleasepool(|| storage_init_with_contents(class.alloc(), &url))
         };
-        obj.map(|obj| Self { obj }).ok_or(VZError::ClassNotFound {
+        obj.map(|obj| Self {
+            obj,
+            created_for: None,
+        })
+        .ok_or(VZError::ClassNotFound {
             class: "VZMacAuxiliaryStorage",
         })
     }
@@ -630,7 +640,10 @@ impl MacPlatformConfiguration {
     /// # Errors
     ///
     /// [`VZError::InvalidArgument`] when this Mac does not support the hardware
-    /// model; [`VZError::Unsupported`] before macOS 12 or on an Intel Mac.
+    /// model, or when the auxiliary storage was [created](MacAuxiliaryStorage::create)
+    /// in this process for another model (the framework's behaviour is then
+    /// undefined; a store [opened](MacAuxiliaryStorage::open) from a file cannot be
+    /// checked); [`VZError::Unsupported`] before macOS 12 or on an Intel Mac.
     pub fn new(
         hardware_model: &MacHardwareModel,
         machine_identifier: &MacMachineIdentifier,
@@ -638,6 +651,16 @@ impl MacPlatformConfiguration {
     ) -> Result<Self, VZError> {
         let class = mac_class(class!("VZMacPlatformConfiguration"), "Mac platform")?;
         hardware_model.require_supported()?;
+        if auxiliary_storage
+            .created_for
+            .as_ref()
+            .is_some_and(|model| model != hardware_model)
+        {
+            return Err(VZError::invalid_argument(
+                "auxiliary storage",
+                "it was created for another hardware model than the platform's",
+            ));
+        }
         let obj =
             autoreleasepool(|| platform_init(class.alloc())).ok_or(VZError::ClassNotFound {
                 class: "VZMacPlatformConfiguration",

@@ -432,6 +432,25 @@ impl VirtualMachineConfiguration {
         ] {
             setter.check_list(&self.obj, len)?;
         }
+        #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+        {
+            // A macOS guest needs both halves (vz-api.tsv: VZMacOSBootLoader is "only
+            // valid with VZMacPlatformConfiguration").
+            let mac_boot = matches!(self.boot_loader, Some(BootLoader::MacOS(_)));
+            let mac_platform = matches!(self.platform, Some(Platform::Mac(_)));
+            if mac_boot && !mac_platform {
+                return Err(VZError::invalid_argument(
+                    "platform",
+                    "a MacOSBootLoader needs a MacPlatformConfiguration; call set_platform with one",
+                ));
+            }
+            if mac_platform && !mac_boot && self.boot_loader.is_some() {
+                return Err(VZError::invalid_argument(
+                    "boot loader",
+                    "a MacPlatformConfiguration boots with a MacOSBootLoader only",
+                ));
+            }
+        }
         if self.boot_loader.is_none() {
             return Err(VZError::invalid_argument(
                 "boot loader",
