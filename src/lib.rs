@@ -64,6 +64,7 @@ mod error;
 mod error_code;
 #[allow(unsafe_code)]
 mod ffi;
+pub mod gui;
 pub mod socket;
 pub mod vm;
 
