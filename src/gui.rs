@@ -208,13 +208,12 @@ pub fn run(vm: &VirtualMachine, options: &WindowOptions) -> Result<WindowOutcome
         });
     }
 
-    let closed = Arc::new(AtomicBool::new(false));
-    autoreleasepool(|| show_and_run(vm, options, view_class, &closed))?;
-
-    if !closed.load(Ordering::SeqCst) {
+    let ended = autoreleasepool(|| show_and_run(vm, options, view_class))?;
+    if ended == Ended::VmStopped {
         return Ok(WindowOutcome::VmStopped(block_on(vm.wait_until_stopped())));
     }
-    // The window was closed: ask the guest, then force.
+    // The window was closed (or the loop was left by someone else, and we closed it):
+    // ask the guest, then force.
     let _ = vm.request_stop(); // refused only when no longer running
     let deadline = Instant::now() + options.stop_timeout;
     if let Some(reason) = wait_until(vm.wait_until_stopped(), deadline) {
@@ -234,14 +233,22 @@ pub fn run(vm: &VirtualMachine, options: &WindowOptions) -> Result<WindowOutcome
     Ok(WindowOutcome::WindowClosed { reason, forced })
 }
 
-/// Builds the window (flows.md (b) order) and runs the loop until it ends. On the main
-/// thread, in an autorelease pool.
+/// Why the application loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    /// The watcher saw the virtual machine stop.
+    VmStopped,
+    /// The user closed the window, or something else left the loop.
+    Closed,
+}
+
+/// Builds the window (flows.md (b) order) and runs the loop until it ends; the window
+/// is closed on return. On the main thread, in an autorelease pool.
 fn show_and_run(
     vm: &VirtualMachine,
     options: &WindowOptions,
     view_class: ClassRef,
-    closed: &Arc<AtomicBool>,
-) -> Result<(), VZError> {
+) -> Result<Ended, VZError> {
     let app_class = class!("NSApplication")?;
     let window_class = class!("NSWindow")?;
     let event_class = class!("NSEvent")?;
@@ -283,24 +290,25 @@ fn show_and_run(
     let stopper = Arc::new(Mutex::new(Stopper {
         app: app.clone(),
         event_class,
+        active: true,
     }));
-    let (closed2, stopper2) = (Arc::clone(closed), Arc::clone(&stopper));
-    let delegate = window_delegate(Box::new(move || {
-        closed2.store(true, Ordering::SeqCst);
-        lock(&stopper2).stop();
-    }));
+    let stopper2 = Arc::clone(&stopper);
+    let delegate = window_delegate(Box::new(move || lock(&stopper2).stop()));
     set_delegate(&window, Some(&delegate));
     make_key_and_order_front(&window, None);
     activate_ignoring_other_apps(&app, true);
 
     // The virtual machine stopping (seen on a watcher thread) leaves the loop too.
     let cancel = Arc::new(AtomicBool::new(false));
+    let vm_stopped = Arc::new(AtomicBool::new(false));
     let watcher = {
         let (vm, cancel, stopper) = (vm.clone(), Arc::clone(&cancel), Arc::clone(&stopper));
+        let vm_stopped = Arc::clone(&vm_stopped);
         std::thread::Builder::new()
             .name("arcbox-vz-window".into())
             .spawn(move || {
                 if wait_unless(vm.wait_until_stopped(), &cancel).is_some() {
+                    vm_stopped.store(true, Ordering::SeqCst);
                     main_queue_async(Box::new(move || lock(&stopper).stop()));
                 }
             })
@@ -308,6 +316,9 @@ fn show_and_run(
     };
 
     app_run(&app);
+    // A stop still queued on the main queue (the guest stopping just as the window
+    // closed) must not end a later window's loop.
+    lock(&stopper).active = false;
 
     cancel.store(true, Ordering::SeqCst);
     watcher.thread().unpark();
@@ -318,7 +329,11 @@ fn show_and_run(
     set_virtual_machine(&view, None);
     set_content_view(&window, None);
     drop(machine);
-    Ok(())
+    Ok(if vm_stopped.load(Ordering::SeqCst) {
+        Ended::VmStopped
+    } else {
+        Ended::Closed
+    })
 }
 
 /// Leaves `-[NSApplication run]`: `stop:` takes effect after the next event, so post
@@ -326,12 +341,17 @@ fn show_and_run(
 struct Stopper {
     app: Id,
     event_class: ClassRef,
+    /// False once this window's loop has returned.
+    active: bool,
 }
 
 impl Stopper {
     /// On the main thread only.
     fn stop(&self) {
         debug_assert!(is_main_thread());
+        if !self.active {
+            return;
+        }
         let app = &self.app;
         app_stop(app, None);
         let event = other_event(

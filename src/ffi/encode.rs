@@ -389,5 +389,13 @@ mod tests {
             None
         );
         assert!(mismatch("{_NSRange=QQ}16@0:8", &[], Size).is_some());
+        // NSRect by value (Apple's and GNUstep's spellings), never mistaken for a size.
+        let init = format!("@64@0:8{{CGRect={{CGPoint=dd}}{{CGSize=dd}}}}16Q48Q56{BOOL_CODE}64");
+        assert_eq!(mismatch(&init, &[Rect, Int64, Int64, Bool], Object), None);
+        let gnustep = "@52@0:8{_NSRect={_NSPoint=dd}{_NSSize=dd}}16Q48";
+        assert_eq!(mismatch(gnustep, &[Rect, Int64], Object), None);
+        assert!(mismatch(gnustep, &[Size, Int64], Object).is_some());
+        assert!(mismatch("v24@0:8{CGSize=dd}16", &[Rect], Void).is_some());
+        assert_eq!(mismatch("v20@0:8s16", &[Int16], Void), None);
     }
 }
