@@ -296,7 +296,11 @@ fn show_and_run(
     let delegate = window_delegate(Box::new(move || lock(&stopper2).stop()));
     set_delegate(&window, Some(&delegate));
     make_key_and_order_front(&window, None);
-    activate_ignoring_other_apps(&app, true);
+    // Activation works once the application has finished launching, which `run` does
+    // first: so from the main queue, which `run` services (Code-Hex/vz activates from
+    // applicationDidFinishLaunching:, the same moment).
+    let app2 = app.clone();
+    main_queue_async(Box::new(move || activate_ignoring_other_apps(&app2, true)));
 
     // The virtual machine stopping (seen on a watcher thread) leaves the loop too.
     let cancel = Arc::new(AtomicBool::new(false));

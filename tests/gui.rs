@@ -160,6 +160,7 @@ mod tests {
         assert_eq!(shown.rect, [0.0, 0.0, 800.0, 600.0], "NSRect by value");
         assert_eq!(shown.title, "guest – ünïcode");
         assert!(shown.has_vm && shown.captures_system_keys);
+        assert!(shown.activated_in_loop, "activated once launched");
         assert_eq!(shown.reconfigures_display, macos("14.0"));
         assert!(!shown.shown, "the window is closed once the loop ends");
         assert_eq!(vm.state(), VirtualMachineState::Stopped);

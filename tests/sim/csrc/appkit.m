@@ -72,6 +72,9 @@ static void noop(void *ctx) { (void)ctx; }
 @end
 
 static NSApplication *shared_app;
+/* Whether the last activateIgnoringOtherApps: came while -run was running (after
+ * finishLaunching), for sim_gui_window. */
+static int activated_while_running;
 
 @implementation NSApplication
 + (NSApplication *)sharedApplication
@@ -91,6 +94,7 @@ static NSApplication *shared_app;
 {
     (void)flag;
     assert_main("-[NSApplication activateIgnoringOtherApps:]");
+    activated_while_running = _running;
 }
 
 - (void)run
@@ -321,14 +325,16 @@ void sim_gui_close_window(void)
 
 /* What the last window was given: its content rect (x, y, width, height), whether
  * its view had a virtual machine, captured system keys and reconfigured the display
- * when it became the content view, whether the window is shown, and its title. */
-void sim_gui_window(double rect[4], int flags[4], char *title, size_t title_len)
+ * when it became the content view, whether the window is shown, whether the app was
+ * last activated from inside its loop, and its title. */
+void sim_gui_window(double rect[4], int flags[5], char *title, size_t title_len)
 {
     memcpy(rect, last.rect, sizeof last.rect);
     flags[0] = last.has_vm;
     flags[1] = last.captures;
     flags[2] = last.reconfigures;
     flags[3] = last.shown;
+    flags[4] = activated_while_running;
     if (title_len > 0) {
         strncpy(title, last.title, title_len - 1);
         title[title_len - 1] = 0;

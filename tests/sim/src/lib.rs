@@ -304,6 +304,9 @@ pub mod gui {
         pub reconfigures_display: bool,
         /// Whether the window is on screen.
         pub shown: bool,
+        /// Whether the application was last activated from inside its loop (after
+        /// it finished launching).
+        pub activated_in_loop: bool,
         /// Its title.
         pub title: String,
     }
@@ -317,8 +320,8 @@ pub mod gui {
 
     /// The last window made.
     pub fn window() -> Window {
-        let (mut rect, mut flags, mut title) = ([0f64; 4], [0i32; 4], [0u8; 256]);
-        // SAFETY: the buffers have the sizes the shim writes (4 doubles, 4 ints, and
+        let (mut rect, mut flags, mut title) = ([0f64; 4], [0i32; 5], [0u8; 256]);
+        // SAFETY: the buffers have the sizes the shim writes (4 doubles, 5 ints, and
         // `title.len()` bytes, NUL-terminated).
         unsafe {
             raw::sim_gui_window(
@@ -335,6 +338,7 @@ pub mod gui {
             captures_system_keys: flags[1] != 0,
             reconfigures_display: flags[2] != 0,
             shown: flags[3] != 0,
+            activated_in_loop: flags[4] != 0,
             title: String::from_utf8_lossy(&title[..end]).into_owned(),
         }
     }
