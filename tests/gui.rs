@@ -27,7 +27,7 @@ mod tests {
 
     /// Runs each test on the main thread, printing libtest-like lines.
     pub(super) fn run_all() {
-        let tests: [(&str, fn()); 6] = [
+        let tests: [(&str, fn()); 7] = [
             (
                 "off_the_main_thread_is_a_typed_error",
                 off_the_main_thread_is_a_typed_error,
@@ -37,6 +37,10 @@ mod tests {
             (
                 "the_loop_ends_when_the_guest_powers_off",
                 the_loop_ends_when_the_guest_powers_off,
+            ),
+            (
+                "a_crash_ends_the_loop_with_its_error",
+                a_crash_ends_the_loop_with_its_error,
             ),
             (
                 "closing_asks_the_guest_to_stop",
@@ -49,7 +53,7 @@ mod tests {
         ];
         println!("\nrunning {} tests", tests.len());
         for (name, test) in tests {
-            test();
+            sim::scenario(test);
             println!("test {name} ... ok");
         }
         println!("\ntest result: ok. {} passed", tests.len());
@@ -166,6 +170,23 @@ mod tests {
         assert_eq!(vm.state(), VirtualMachineState::Stopped);
     }
 
+    fn a_crash_ends_the_loop_with_its_error() {
+        let dir = TempDir::new("gui-crash");
+        let vm = running_vm(&dir);
+        let crashing = std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(sim::guest::crash(1));
+        });
+        let outcome = window(&vm, &WindowOptions::default());
+        crashing.join().unwrap();
+        let Some(outcome) = outcome else { return };
+        match outcome {
+            WindowOutcome::VmStopped(StopReason::Error(e)) => assert_eq!(e.code, 1, "{e:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!sim::gui::window().shown);
+    }
+
     fn closing_asks_the_guest_to_stop() {
         let dir = TempDir::new("gui-close");
         let vm = running_vm(&dir);
@@ -194,7 +215,7 @@ mod tests {
     fn closing_forces_a_guest_that_ignores_it() {
         let dir = TempDir::new("gui-force");
         let vm = running_vm(&dir);
-        sim::guest::set_shutdown_delay_ms(3_000);
+        sim::guest::set_shutdown_delay_ms(1_000);
         let closing = std::thread::spawn(|| {
             std::thread::sleep(Duration::from_millis(100));
             sim::gui::close_window();

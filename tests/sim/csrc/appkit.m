@@ -15,6 +15,8 @@
  *   its virtual machine;
  * - automaticallyReconfiguresDisplay (14.0) is hidden below 14.0 by sim_versions.m,
  *   like the other tsv rows; VZVirtualMachineView itself below 12.0;
+ * - windows, views and events are SimObjects, counted by sim_live_objects, so a
+ *   scenario that leaks one fails; the shared NSApplication lives for the process;
  * - test hooks: sim_gui_close_window (the user clicks the close button, via the main
  *   queue) and sim_gui_window (what the last window was given).
  */
@@ -23,6 +25,7 @@
 #include <unistd.h>
 #import <Foundation/Foundation.h>
 #include "sim.h"
+#include "sim_objc.h"
 
 static void assert_main(const char *what)
 {
@@ -34,7 +37,7 @@ static void noop(void *ctx) { (void)ctx; }
 
 /* ---- NSEvent ---- */
 
-@interface NSEvent : NSObject
+@interface NSEvent : SimObject
 {
     NSUInteger _type;
 }
@@ -130,7 +133,7 @@ static int activated_while_running;
 
 /* ---- NSView, VZVirtualMachineView ---- */
 
-@interface NSView : NSObject
+@interface NSView : SimObject
 @end
 
 @implementation NSView
@@ -205,7 +208,7 @@ static struct {
     char title[256];
 } last;
 
-@interface NSWindow : NSObject
+@interface NSWindow : SimObject
 {
     NSRect _frame;
     id _delegate; /* weak */
