@@ -285,24 +285,16 @@ fn show_and_run(
     set_title(&window, &ns_string(&options.title));
     center(&window);
 
-    // Closing the window (on the main thread): remember it, and leave the loop.
-    // Shared by the delegate and the watcher; only ever used on the main thread.
+    // Leaves the loop: from the window delegate when the window closes, or from a
+    // main-queue work item when the virtual machine stops; so only on the main thread.
     let stopper = Arc::new(Mutex::new(Stopper {
         app: app.clone(),
         event_class,
         active: true,
     }));
-    let stopper2 = Arc::clone(&stopper);
-    let delegate = window_delegate(Box::new(move || lock(&stopper2).stop()));
-    set_delegate(&window, Some(&delegate));
-    make_key_and_order_front(&window, None);
-    // Activation works once the application has finished launching, which `run` does
-    // first: so from the main queue, which `run` services (Code-Hex/vz activates from
-    // applicationDidFinishLaunching:, the same moment).
-    let app2 = app.clone();
-    main_queue_async(Box::new(move || activate_ignoring_other_apps(&app2, true)));
-
-    // The virtual machine stopping (seen on a watcher thread) leaves the loop too.
+    // The virtual machine stopping (seen on a watcher thread) leaves the loop too; a
+    // stop seen before `run` is queued and ends the loop as soon as it starts. Spawned
+    // before the window is shown, so a failure leaves nothing on screen.
     let cancel = Arc::new(AtomicBool::new(false));
     let vm_stopped = Arc::new(AtomicBool::new(false));
     let watcher = {
@@ -318,6 +310,16 @@ fn show_and_run(
             })
             .map_err(VZError::Io)?
     };
+
+    let stopper2 = Arc::clone(&stopper);
+    let delegate = window_delegate(Box::new(move || lock(&stopper2).stop()));
+    set_delegate(&window, Some(&delegate));
+    make_key_and_order_front(&window, None);
+    // Activation works once the application has finished launching, which `run` does
+    // first: so from the main queue, which `run` services (Code-Hex/vz activates from
+    // applicationDidFinishLaunching:, the same moment).
+    let app2 = app.clone();
+    main_queue_async(Box::new(move || activate_ignoring_other_apps(&app2, true)));
 
     app_run(&app);
     // A stop still queued on the main queue (the guest stopping just as the window
