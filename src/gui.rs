@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use crate::configuration::class_since;
 use crate::error::VZError;
-use crate::ffi::appkit::{is_main_thread, main_queue_async, window_delegate};
+use crate::ffi::appkit::{main_queue_async, window_delegate};
 use crate::ffi::encode::{CGPoint, CGRect, CGSize};
 use crate::ffi::foundation::{check_string, ns_string};
 use crate::ffi::runtime::{Allocated, ClassRef, Id, autoreleasepool, class, objc_methods, sel};
@@ -148,6 +148,12 @@ pub enum WindowOutcome {
         /// [`WindowOptions::stop_timeout`] and was force-stopped.
         forced: bool,
     },
+}
+
+/// Whether the calling thread is the process's main thread (the one running `main`),
+/// the only one [`run`] accepts.
+pub fn is_main_thread() -> bool {
+    crate::ffi::appkit::is_main_thread()
 }
 
 /// Opens a window showing the running `vm` and runs the application loop on this

@@ -79,10 +79,14 @@ mod tests {
     fn off_the_main_thread_is_a_typed_error() {
         let dir = TempDir::new("gui-thread");
         let vm = running_vm(&dir);
+        assert!(gui::is_main_thread(), "main runs the tests");
         let vm2 = vm.clone();
-        let result = std::thread::spawn(move || gui::run(&vm2, &WindowOptions::default()))
-            .join()
-            .unwrap();
+        let result = std::thread::spawn(move || {
+            assert!(!gui::is_main_thread());
+            gui::run(&vm2, &WindowOptions::default())
+        })
+        .join()
+        .unwrap();
         match result {
             Err(VZError::NotMainThread { operation }) => {
                 assert!(operation.contains("window"), "{operation}");
