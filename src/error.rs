@@ -70,6 +70,12 @@ pub enum VZError {
     /// A vmnet function (macOS 26 vmnet networks) returned a `vmnet_return_t` other
     /// than `VMNET_SUCCESS`: which function, and the status with its C name.
     Vmnet(crate::device::VmnetError),
+    /// The call must be made on the process's main thread (the one running `main`),
+    /// as AppKit requires, and was made on another; nothing was done.
+    NotMainThread {
+        /// What was refused, for example `"open a virtual machine window"`.
+        operation: &'static str,
+    },
 }
 
 impl VZError {
@@ -111,6 +117,10 @@ impl fmt::Display for VZError {
                  or the class exists only on Apple silicon"
             ),
             Self::Vmnet(e) => e.fmt(f),
+            Self::NotMainThread { operation } => write!(
+                f,
+                "cannot {operation} from this thread: only the process's main thread may"
+            ),
         }
     }
 }

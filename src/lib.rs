@@ -45,6 +45,7 @@
 //! - [`device`]: one module per device family, with the runtime device handles.
 //! - [`vm`]: [`VirtualMachine`], its lifecycle, [`VmEvent`]s and [`StopReason`]s.
 //! - [`socket`]: vsock connections and listeners.
+//! - [`gui`]: a window onto a running virtual machine (AppKit, on the main thread).
 //! - [`VZError`]: the one error type.
 //!
 //! # Threading and safety
@@ -65,6 +66,7 @@ mod error;
 mod error_code;
 #[allow(unsafe_code)]
 mod ffi;
+pub mod gui;
 pub mod socket;
 pub mod vm;
 

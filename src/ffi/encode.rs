@@ -42,6 +42,11 @@ pub(crate) enum Encoding {
     Pointer,
     /// A struct of two doubles by value (`{CGSize=dd}`; GNUstep's `{_NSSize=dd}`).
     Size,
+    /// A 16-bit integer of either sign (`s`/`S`).
+    Int16,
+    /// A rectangle of two two-double structs by value
+    /// (`{CGRect={CGPoint=dd}{CGSize=dd}}`; GNUstep's `{_NSRect=...}`).
+    Rect,
 }
 
 impl Encoding {
@@ -63,7 +68,9 @@ impl Encoding {
             Self::ErrorOut => code == "^@",
             Self::CString => code == "*",
             Self::Pointer => first == Some(b'^') || code == "*",
-            Self::Size => first == Some(b'{') && code.ends_with("=dd}"),
+            Self::Size => first == Some(b'{') && code.ends_with("=dd}") && !code.contains("}{"),
+            Self::Int16 => matches!(code, "s" | "S"),
+            Self::Rect => first == Some(b'{') && code.matches("=dd}").count() == 2,
         }
     }
 }
@@ -142,6 +149,30 @@ pub(crate) struct CGSize {
 }
 
 encode! { CGSize => Size }
+
+/// `CGPoint` (`NSPoint`): two `double`s by value, passed like [`CGSize`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+pub(crate) struct CGPoint {
+    pub(crate) x: f64,
+    pub(crate) y: f64,
+}
+
+encode! { CGPoint => Size }
+
+/// `CGRect` (`NSRect`): an origin and a size, 32 bytes, passed BY VALUE. On arm64 it
+/// is a homogeneous aggregate of four doubles (d0-d3); on x86_64 it is class MEMORY
+/// and copied onto the stack. A Rust `extern "C-unwind"` signature taking this
+/// `#[repr(C)]` struct does both, and plain `objc_msgSend` is right on both
+/// architectures: `_stret` only concerns struct RETURNS, and we never return one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+pub(crate) struct CGRect {
+    pub(crate) origin: CGPoint,
+    pub(crate) size: CGSize,
+}
+
+encode! { CGRect => Rect, i16 => Int16 }
 
 /// A class object, passed as `Class` (`#`).
 #[derive(Clone, Copy, Debug)]
@@ -358,5 +389,13 @@ mod tests {
             None
         );
         assert!(mismatch("{_NSRange=QQ}16@0:8", &[], Size).is_some());
+        // NSRect by value (Apple's and GNUstep's spellings), never mistaken for a size.
+        let init = format!("@64@0:8{{CGRect={{CGPoint=dd}}{{CGSize=dd}}}}16Q48Q56{BOOL_CODE}64");
+        assert_eq!(mismatch(&init, &[Rect, Int64, Int64, Bool], Object), None);
+        let gnustep = "@52@0:8{_NSRect={_NSPoint=dd}{_NSSize=dd}}16Q48";
+        assert_eq!(mismatch(gnustep, &[Rect, Int64], Object), None);
+        assert!(mismatch(gnustep, &[Size, Int64], Object).is_some());
+        assert!(mismatch("v24@0:8{CGSize=dd}16", &[Rect], Void).is_some());
+        assert_eq!(mismatch("v20@0:8s16", &[Int16], Void), None);
     }
 }

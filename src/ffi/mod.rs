@@ -15,6 +15,7 @@
 //! which is why the layers above validate every input before it reaches the
 //! framework. If one happens anyway, [`exception`] names it on stderr.
 
+pub(crate) mod appkit;
 #[cfg(arcbox_vz_bench)]
 pub(crate) mod bench;
 pub(crate) mod block;

@@ -544,6 +544,9 @@ message_args!(A, B, C);
 message_args!(A, B, C, D);
 message_args!(A, B, C, D, E);
 message_args!(A, B, C, D, E, F);
+message_args!(A, B, C, D, E, F, G);
+message_args!(A, B, C, D, E, F, G, H);
+message_args!(A, B, C, D, E, F, G, H, I);
 
 /// Sends `sel` with `args` to `receiver` and returns the result.
 ///
@@ -663,7 +666,19 @@ macro_rules! plain_args {
         }
     )*};
 }
-plain_args!(usize, isize, u64, u32, i32, f64, Sel, super::encode::CGSize);
+plain_args!(
+    usize,
+    isize,
+    u64,
+    u32,
+    i32,
+    i16,
+    f64,
+    Sel,
+    super::encode::CGSize,
+    super::encode::CGPoint,
+    super::encode::CGRect
+);
 
 impl IntoArg for bool {
     type Raw = Bool;

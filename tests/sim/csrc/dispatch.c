@@ -10,6 +10,11 @@
  *
  * Simulator additions: sim_assert_queue (VZ's dispatch_assert_queue trap) and
  * sim_dispatch_quiesce, which joins finished queue threads so tests can count them.
+ *
+ * The main queue (`_dispatch_main_q`, what dispatch_get_main_queue() returns) has no
+ * thread of its own: as on macOS, its work runs only when the main thread services
+ * it, here the fake -[NSApplication run] (appkit.m) through sim_main_queue_run_one.
+ * dispatch_after_f onto it is not modelled (aborts).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -62,6 +67,13 @@ struct dispatch_queue_s {
 };
 
 static __thread struct dispatch_queue_s *current_queue;
+
+struct dispatch_queue_s _dispatch_main_q = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .cond = PTHREAD_COND_INITIALIZER,
+    .refs = 1, /* never released */
+    .label = "com.apple.main-thread",
+};
 
 /* sim_dispatch_hold: while held, no queue starts a new work item (tests use it to
  * line work up behind a busy queue deterministically). */
@@ -289,6 +301,7 @@ void dispatch_async_f(dispatch_queue_t q, void *ctx, dispatch_function_t fn)
 
 void dispatch_after_f(dispatch_time_t when, dispatch_queue_t q, void *ctx, dispatch_function_t fn)
 {
+    if (q == &_dispatch_main_q) sim_fatal("dispatch shim: dispatch_after_f onto the main queue is not modelled");
     if (when == DISPATCH_TIME_FOREVER) return;
     enqueue(q, new_item(fn, ctx, when == DISPATCH_TIME_NOW ? now_ns() : when));
 }
@@ -347,6 +360,22 @@ void *dispatch_get_specific(const void *key)
         if (s->key == key) ctx = s->ctx;
     pthread_mutex_unlock(&q->lock);
     return ctx;
+}
+
+/* Waits for the next work item of the main queue and runs it, on the calling thread
+ * (the fake NSApplication checks that it is the main thread). */
+void sim_main_queue_run_one(void)
+{
+    struct dispatch_queue_s *q = &_dispatch_main_q;
+    pthread_mutex_lock(&q->lock);
+    while (q->head == NULL) pthread_cond_wait(&q->cond, &q->lock);
+    struct item *it = q->head;
+    q->head = it->next;
+    if (q->head == NULL) q->tail = NULL;
+    q->refs--;
+    pthread_mutex_unlock(&q->lock);
+    run_item(q, it);
+    free(it);
 }
 
 int sim_on_queue(dispatch_queue_t q) { return q != NULL && current_queue == q; }

@@ -28,6 +28,11 @@ void sim_assert_queue(dispatch_queue_t q, const char *what);
 /* Runs fn(ctx) on q after `ms` milliseconds. */
 void sim_after_ms(dispatch_queue_t q, uint64_t ms, void *ctx, dispatch_function_t fn);
 
+/* The main queue (dispatch.c): serviced only by sim_main_queue_run_one, which the
+ * fake -[NSApplication run] calls on the main thread. */
+extern struct dispatch_queue_s _dispatch_main_q;
+void sim_main_queue_run_one(void);
+
 /* Autorelease pool entry points (runtime_shims.m). */
 void *objc_autoreleasePoolPush(void);
 void objc_autoreleasePoolPop(void *pool);

@@ -64,6 +64,8 @@ pub mod raw {
             open: c_int,
         ) -> c_long;
         pub fn sim_nbd_fail_next(code: c_long);
+        pub fn sim_gui_close_window();
+        pub fn sim_gui_window(rect: *mut f64, flags: *mut c_int, title: *mut c_char, len: usize);
     }
 }
 
@@ -282,5 +284,62 @@ pub mod storage {
     pub fn fail_next_nbd(code: i64) {
         // SAFETY: sets an atomic.
         unsafe { raw::sim_nbd_fail_next(code) }
+    }
+}
+
+pub mod gui {
+    //! The fake AppKit window (csrc/appkit.m).
+    use super::raw;
+
+    /// What the last fake window was given.
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct Window {
+        /// The content rect: x, y, width, height.
+        pub rect: [f64; 4],
+        /// Whether its view showed a virtual machine when it became the content view.
+        pub has_vm: bool,
+        /// The view's `capturesSystemKeys` then.
+        pub captures_system_keys: bool,
+        /// The view's `automaticallyReconfiguresDisplay` then (false where hidden).
+        pub reconfigures_display: bool,
+        /// Whether the window is on screen.
+        pub shown: bool,
+        /// Whether the application was last activated from inside its loop (after
+        /// it finished launching).
+        pub activated_in_loop: bool,
+        /// Its title.
+        pub title: String,
+    }
+
+    /// The user clicks the close button of the visible window (delivered through the
+    /// main queue, so while the application loop runs).
+    pub fn close_window() {
+        // SAFETY: enqueues a work item on the fake main queue.
+        unsafe { raw::sim_gui_close_window() }
+    }
+
+    /// The last window made.
+    pub fn window() -> Window {
+        let (mut rect, mut flags, mut title) = ([0f64; 4], [0i32; 5], [0u8; 256]);
+        // SAFETY: the buffers have the sizes the shim writes (4 doubles, 5 ints, and
+        // `title.len()` bytes, NUL-terminated).
+        unsafe {
+            raw::sim_gui_window(
+                rect.as_mut_ptr(),
+                flags.as_mut_ptr(),
+                title.as_mut_ptr().cast(),
+                title.len(),
+            )
+        };
+        let end = title.iter().position(|&b| b == 0).unwrap_or(title.len());
+        Window {
+            rect,
+            has_vm: flags[0] != 0,
+            captures_system_keys: flags[1] != 0,
+            reconfigures_display: flags[2] != 0,
+            shown: flags[3] != 0,
+            activated_in_loop: flags[4] != 0,
+            title: String::from_utf8_lossy(&title[..end]).into_owned(),
+        }
     }
 }
