@@ -304,9 +304,9 @@ impl VirtualMachineConfiguration {
         self.boot_loader.as_ref()
     }
 
-    /// Sets the platform (`setPlatform:`, macOS 12): a [`GenericPlatform`], or a
+    /// Sets the platform (`setPlatform:`, macOS 12): a [`GenericPlatform`](crate::GenericPlatform), or a
     /// [`MacPlatformConfiguration`](crate::MacPlatformConfiguration) for a macOS guest
-    /// on Apple silicon. Without one, the framework uses a default [`GenericPlatform`].
+    /// on Apple silicon. Without one, the framework uses a default [`GenericPlatform`](crate::GenericPlatform).
     pub fn set_platform(&mut self, platform: impl Into<Platform>) -> &mut Self {
         let platform = platform.into();
         // Both platforms exist only where their classes do (macOS 12), and so does
