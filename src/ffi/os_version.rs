@@ -39,10 +39,10 @@ pub(crate) fn send_returning_version(object: &Id, sel: Sel) -> OperatingSystemVe
     let version = {
         type Method =
             unsafe extern "C-unwind" fn(*mut Object, *mut c_void) -> OperatingSystemVersion;
-        // SAFETY: objc_msgSend has the signature of the method it dispatches to; the
-        // method takes (self, _cmd) and returns the #[repr(C)] struct, which AArch64
-        // returns through x8 exactly as a C function declared this way does.
         let send: Method =
+            // SAFETY: objc_msgSend has the signature of the method it dispatches to;
+            // the method takes (self, _cmd) and returns the #[repr(C)] struct, which
+            // AArch64 returns through x8 exactly as a C function declared this way does.
             unsafe { core::mem::transmute(super::runtime::raw::objc_msgSend as *const ()) };
         // SAFETY: the receiver is a live object whose class declares `sel` with this
         // signature (the caller's contract).
