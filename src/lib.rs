@@ -80,6 +80,8 @@ pub use device::*;
 pub use error::{FrameworkError, VZError};
 pub use error_code::VZErrorCode;
 pub use socket::{Accept, VirtioSocketDevice, VsockListener, VsockStream};
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+pub use vm::{InstallProgress, MacOSInstaller};
 pub use vm::{
     StartOptions, StopReason, VirtualMachine, VirtualMachineState, VmEvent, VmEvents,
     WaitUntilStopped, is_supported,

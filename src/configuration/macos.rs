@@ -240,6 +240,12 @@ fn image_class() -> Result<ClassRef, VZError> {
 /// Checks a restore image path and makes its URL, before anything is sent.
 fn prepare_load(path: &Path) -> Result<(ClassRef, Id), VZError> {
     let class = image_class()?;
+    Ok((class, restore_image_url(path)?))
+}
+
+/// The file URL of a local restore image, after checking that `path` is an existing
+/// regular file that starts like a zip archive, as every IPSW does.
+pub(crate) fn restore_image_url(path: &Path) -> Result<Id, VZError> {
     let argument = "restore image";
     let url = existing_file(path, argument)?;
     let head = read_head(path, argument, ZIP_MAGIC.len())?;
@@ -262,7 +268,7 @@ fn prepare_load(path: &Path) -> Result<(ClassRef, Id), VZError> {
             ),
         ));
     }
-    Ok((class, url))
+    Ok(url)
 }
 
 /// Sends a request whose handler receives `(VZMacOSRestoreImage?, NSError?)` on an

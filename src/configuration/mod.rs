@@ -14,6 +14,8 @@ mod virtual_machine;
 
 pub use boot_loader::{BootLoader, EFIBootLoader, EFIVariableStore, LinuxBootLoader};
 #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+pub(crate) use macos::restore_image_url;
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 pub use macos::{
     MacAuxiliaryStorage, MacHardwareModel, MacMachineIdentifier, MacOSBootLoader,
     MacOSConfigurationRequirements, MacOSRestoreImage, MacPlatformConfiguration,

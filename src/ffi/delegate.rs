@@ -38,6 +38,11 @@ objc_methods! {
     fn number_integer_value(number: &Id) -> isize = "integerValue";
 }
 
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+objc_methods! {
+    fn number_double_value(number: &Id) -> f64 = "doubleValue";
+}
+
 #[cfg_attr(target_vendor = "apple", link(name = "Foundation", kind = "framework"))]
 unsafe extern "C-unwind" {
     /// `NSKeyValueChangeNewKey`: the key of the new value in a KVO change dictionary.
@@ -155,11 +160,19 @@ extern "C" fn dealloc_with_state<T>(this: *mut Object, _cmd: Sel) {
 /// `NSKeyValueObservingOptionNew`), as an integer: no message is sent to the
 /// observed object, so this is safe on whatever thread the notification arrives.
 pub(crate) fn kvo_new_integer(change: &Id) -> Option<isize> {
+    kvo_new_number(change).map(|number| number_integer_value(&number))
+}
+
+/// As [`kvo_new_integer`], for a `double` property.
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+pub(crate) fn kvo_new_double(change: &Id) -> Option<f64> {
+    kvo_new_number(change).map(|number| number_double_value(&number))
+}
+
+/// The `NSNumber` under `NSKeyValueChangeNewKey` (retained, so it outlives the pool).
+fn kvo_new_number(change: &Id) -> Option<Id> {
     // SAFETY: a constant NSString exported by Foundation, initialized before any
     // code of ours runs, and never released.
     let key = unsafe { Id::retain(NSKeyValueChangeNewKey) }?;
-    autoreleasepool(|| {
-        let number = dictionary_object_for_key(change, &key)?;
-        Some(number_integer_value(&number))
-    })
+    autoreleasepool(|| dictionary_object_for_key(change, &key))
 }

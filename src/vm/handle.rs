@@ -101,6 +101,12 @@ impl VirtualMachine {
         self.inner.machine.with(|m| f(&m.parts().vm))
     }
 
+    /// Runs `f` with the parts on the VM queue.
+    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+    pub(super) fn with_parts<R: Send>(&self, f: impl FnOnce(&Parts) -> R + Send) -> R {
+        self.inner.machine.with(|m| f(m.parts()))
+    }
+
     /// Runs `f` with the parts, from code already running on the VM queue.
     pub(super) fn with_parts_on_queue<R>(&self, f: impl FnOnce(&Parts) -> R) -> R {
         f(self.inner.machine.get_on_queue().parts())

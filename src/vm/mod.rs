@@ -27,6 +27,8 @@
 //! | [`VsockListener::accept`](crate::VsockListener::accept) | — | nothing is taken: the next connection stays for the next `accept` |
 //! | [`wait_until_stopped`](VirtualMachine::wait_until_stopped), [`VmEvents::next`] | — | its waiter is removed at once |
 //! | [`USBController::attach`](crate::USBController::attach), [`detach`](crate::USBController::detach) | not sent | completes; result discarded |
+//! | `MacOSInstaller::install` (Apple silicon) | not sent; the installer can still install | the install goes on; result discarded |
+//! | `InstallProgress::next` (Apple silicon) | — | its waker is removed at once |
 //!
 //! # Teardown
 //!
@@ -47,6 +49,9 @@ mod events;
 mod handle;
 mod lifecycle;
 mod machine;
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+#[allow(unsafe_code)] // the progress observer receives raw pointers from the runtime
+mod macos_installer;
 #[allow(unsafe_code)] // method implementations receive raw pointers from the runtime
 mod nbd_delegate;
 pub(crate) mod state;
@@ -55,4 +60,6 @@ pub use events::{StopReason, VmEvent, VmEvents};
 pub(crate) use handle::DeviceHandle;
 pub use handle::{VirtualMachine, WaitUntilStopped, is_supported};
 pub use lifecycle::StartOptions;
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+pub use macos_installer::{InstallProgress, MacOSInstaller};
 pub use state::VirtualMachineState;

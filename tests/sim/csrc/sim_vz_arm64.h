@@ -243,4 +243,28 @@ enum {
 long sim_restore_image_requests(void);
 void sim_restore_image_fetch_fail_next(long code);
 
+/* ---- the installer (vz_macos_installer.m) ---- */
+
+@interface VZMacOSInstaller : SimObject
+{
+    VZVirtualMachine *_virtualMachine; /* retained: "the installer keeps it alive" */
+    NSURL *_restoreImageURL;
+    NSProgress *_progress;
+    BOOL _installCalled;
+}
+- (instancetype)initWithVirtualMachine:(VZVirtualMachine *)virtualMachine
+                       restoreImageURL:(NSURL *)restoreImageURL;
+- (void)installWithCompletionHandler:(void (^)(NSError *error))completionHandler;
+@property (nonatomic, readonly, strong) NSProgress *progress;
+@property (nonatomic, readonly, strong) VZVirtualMachine *virtualMachine;
+@property (nonatomic, readonly, copy) NSURL *restoreImageURL;
+@end
+
+/* Control hooks (tests/sim/src/arm64.rs): make the next install fail half way with a
+ * VZErrorDomain code (0: none); installs begun; the build an install wrote to a disk
+ * image ("" when none), into buffer, returning the length needed. */
+void sim_installer_fail_next(long code);
+long sim_installer_installs(void);
+size_t sim_installed_build(const char *disk_path, char *buffer, size_t size);
+
 #endif

@@ -77,6 +77,7 @@ pub fn reset() {
     set_install_outcome(InstallOutcome::Succeed);
     fail_next_save(0);
     fail_next_restore(0);
+    fail_next_install(0);
     // SAFETY: stores an atomic.
     unsafe { sim_reset_last_start_options() }
 }
@@ -175,4 +176,37 @@ pub fn fake_ipsw(build: &str, version: &str, model: &str, cpus: usize, memory: u
         "PK\x03\x04SIMIPSW1\nbuild={build}\nversion={version}\nmodel={model}\ncpus={cpus}\nmemory={memory}\n"
     )
     .into_bytes()
+}
+
+unsafe extern "C" {
+    fn sim_installer_fail_next(code: c_long);
+    fn sim_installer_installs() -> c_long;
+    fn sim_installed_build(disk: *const c_char, buffer: *mut c_char, size: usize) -> usize;
+}
+
+/// The next `-[VZMacOSInstaller installWithCompletionHandler:]` fails half way with
+/// this `VZErrorDomain` code (0: none) (`csrc/vz_macos_installer.m`).
+pub fn fail_next_install(code: i64) {
+    // SAFETY: stores an atomic.
+    unsafe { sim_installer_fail_next(code) }
+}
+
+/// How many installs the fake has begun in this process.
+pub fn installs() -> i64 {
+    // SAFETY: reads an atomic.
+    unsafe { sim_installer_installs() }
+}
+
+/// The build a successful fake install wrote at the start of the disk image at
+/// `disk`, or `None` when nothing was installed there.
+pub fn installed_build(disk: &std::path::Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(disk.as_os_str().as_bytes()).ok()?;
+    let mut buffer = [0 as c_char; 64];
+    // SAFETY: a NUL-terminated path and a buffer of the length passed; the fake
+    // writes at most size - 1 bytes and a NUL.
+    let len = unsafe { sim_installed_build(path.as_ptr(), buffer.as_mut_ptr(), buffer.len()) };
+    // SAFETY: the buffer is NUL-terminated (above).
+    let build = unsafe { std::ffi::CStr::from_ptr(buffer.as_ptr()) };
+    (len > 0).then(|| build.to_string_lossy().into_owned())
 }
