@@ -73,7 +73,7 @@ use std::path::{Path, PathBuf};
 use crate::configuration::{
     MacAuxiliaryStorage, MacHardwareModel, MacMachineIdentifier, MacOSBootLoader,
     MacOSConfigurationRequirements, MacPlatformConfiguration, VirtualMachineConfiguration,
-    class_since, file_type_name, max_cpu_count, max_memory_size, read_head,
+    byte_count, class_since, file_type_name, max_cpu_count, max_memory_size, read_head,
 };
 use crate::device::{
     DiskImageStorageDeviceAttachment, KeyboardConfiguration, MacGraphicsDeviceConfiguration,
@@ -385,10 +385,11 @@ impl MacOSBundle {
         let disk_len = regular_file_len(&disk_path)?;
         if disk_len != manifest.disk_size {
             return Err(bundle_error(format!(
-                "{} is {disk_len} bytes, but {} records disk_size={}: the disk image was \
+                "{} is {}, but {} records disk_size={}: the disk image was \
                  truncated, resized or replaced; restore it, or if you resized it on purpose, \
                  write its new size in the manifest",
                 disk_path.display(),
+                byte_count(disk_len),
                 manifest_path.display(),
                 manifest.disk_size
             )));
