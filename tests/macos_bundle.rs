@@ -631,7 +631,7 @@ fn a_creation_that_fails_half_way_removes_only_what_it_made() {
                     rlim_cur: MIB,
                     rlim_max: libc::RLIM_INFINITY,
                 };
-                assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+                assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &raw const limit), 0);
             }
             let new = dir.path().join("new");
             match MacOSBundle::create(&new, &requirements, options()) {
