@@ -7,64 +7,7 @@
 //! trace, so a bundle records which files belong together and checks them every
 //! time it is opened.
 //!
-//! # Layout
-//!
-//! A bundle is a directory holding exactly these files (the names of Apple's sample
-//! code, plus the manifest):
-//!
-//! | File | Content |
-//! |------|---------|
-//! | `Disk.img` | the raw disk image, created sparse ([`MacOSBundle::DISK_IMAGE`]) |
-//! | `AuxiliaryStorage` | the `VZMacAuxiliaryStorage` file ([`MacOSBundle::AUXILIARY_STORAGE`]) |
-//! | `HardwareModel` | `VZMacHardwareModel.dataRepresentation` ([`MacOSBundle::HARDWARE_MODEL`]) |
-//! | `MachineIdentifier` | `VZMacMachineIdentifier.dataRepresentation` ([`MacOSBundle::MACHINE_IDENTIFIER`]) |
-//! | `arcbox-vz-bundle.txt` | the manifest ([`MacOSBundle::MANIFEST`]) |
-//!
-//! # Manifest format, version 1
-//!
-//! The manifest is ASCII text of at most [`MacOSBundle::MAX_MANIFEST_SIZE`] bytes,
-//! with no byte order mark and no NUL or other control bytes besides the line feed.
-//! Lines end with `\n` (LF; a carriage return is refused). The first line is exactly
-//!
-//! ```text
-//! arcbox_vz_macos_bundle=1
-//! ```
-//!
-//! where `1` is the format version; a reader refuses a version it does not know.
-//! Every other line is empty, a comment starting with `#`, or `key=value` with no
-//! spaces around the `=`. Each of these keys appears exactly once (any order), and
-//! no other key is allowed in version 1:
-//!
-//! | Key | Value |
-//! |-----|-------|
-//! | `cpu_count` | virtual CPUs, decimal, at least 1 |
-//! | `memory_size` | memory in bytes, decimal, a non-zero multiple of 1 MiB |
-//! | `disk_size` | the exact length of `Disk.img` in bytes, decimal, a non-zero multiple of 512 |
-//! | `hardware_model_fnv1a64` | the checksum of the bytes of `HardwareModel` |
-//! | `machine_identifier_fnv1a64` | the checksum of the bytes of `MachineIdentifier` |
-//!
-//! Decimal numbers are ASCII digits only (no sign, no spaces) and must fit in 64
-//! bits. A checksum is the 64-bit FNV-1a hash of the whole file (offset basis
-//! `0xcbf29ce484222325`, prime `0x100000001b3`: for each byte, XOR it in, then
-//! multiply by the prime, wrapping), written as exactly 16 lowercase hexadecimal
-//! digits. FNV-1a is not a cryptographic hash: it detects a file swapped by mistake
-//! with another bundle's, not tampering.
-//!
-//! The auxiliary storage has no checksum: the guest writes to it (it holds NVRAM).
-//! Its content is checked by Virtualization.framework when the configuration is
-//! validated or the guest starts.
-//!
-//! An example, as [`MacOSBundle::create`] writes it:
-//!
-//! ```text
-//! arcbox_vz_macos_bundle=1
-//! # A macOS guest for arcbox-vz: keep these files together.
-//! cpu_count=4
-//! memory_size=8589934592
-//! disk_size=68719476736
-//! hardware_model_fnv1a64=3d2f0e6b1a9c8475
-//! machine_identifier_fnv1a64=a01b72c4e9d35f68
-//! ```
+//! The format is documented on [`MacOSBundle`], which is public.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -176,12 +119,11 @@ impl MacOSBundleOptions {
 }
 
 /// A macOS guest on disk: disk image, auxiliary storage, hardware model and machine
-/// identifier in one directory, with a manifest (the format is in the
-/// [module documentation](self)).
+/// identifier in one directory, with a manifest (its format is below).
 ///
 /// [`create`](Self::create) makes a new bundle for a restore image's requirements;
-/// install macOS into it once (with the installer, from the
-/// [`configuration`](Self::configuration) and the `.ipsw`), then
+/// install macOS into it once (with the macOS installer, `MacOSInstaller`, on a
+/// virtual machine built from its [`configuration`](Self::configuration)), then
 /// [`open`](Self::open) it and boot it as many times as you like.
 ///
 /// ```no_run
@@ -215,6 +157,71 @@ impl MacOSBundleOptions {
 /// let vm = config.build()?;
 /// vm.start().await?;
 /// # Ok(()) }
+/// ```
+///
+/// # Layout
+///
+/// A bundle is a directory holding these files (the names of Apple's sample code,
+/// plus the manifest); other files in it are left alone:
+///
+/// | File | Content |
+/// |------|---------|
+/// | `Disk.img` | the raw disk image, created sparse ([`DISK_IMAGE`](Self::DISK_IMAGE)) |
+/// | `AuxiliaryStorage` | the `VZMacAuxiliaryStorage` file ([`AUXILIARY_STORAGE`](Self::AUXILIARY_STORAGE)) |
+/// | `HardwareModel` | `VZMacHardwareModel.dataRepresentation` ([`HARDWARE_MODEL`](Self::HARDWARE_MODEL)) |
+/// | `MachineIdentifier` | `VZMacMachineIdentifier.dataRepresentation` ([`MACHINE_IDENTIFIER`](Self::MACHINE_IDENTIFIER)) |
+/// | `arcbox-vz-bundle.txt` | the manifest ([`MANIFEST`](Self::MANIFEST)) |
+///
+/// `HardwareModel` and `MachineIdentifier` hold the framework's bytes unchanged, 1
+/// to [`MAX_DATA_SIZE`](Self::MAX_DATA_SIZE) bytes each; `AuxiliaryStorage` is not
+/// empty.
+///
+/// # Manifest format, version 1
+///
+/// The manifest is ASCII text of at most [`MAX_MANIFEST_SIZE`](Self::MAX_MANIFEST_SIZE) bytes,
+/// with no byte order mark and no NUL or other control bytes besides the line feed.
+/// Lines end with `\n` (LF; a carriage return is refused). The first line is exactly
+///
+/// ```text
+/// arcbox_vz_macos_bundle=1
+/// ```
+///
+/// where `1` is the format version (written exactly so: `01` is refused); a reader
+/// refuses a version it does not know.
+/// Every other line is empty, a comment starting with `#`, or `key=value` with no
+/// spaces around the `=`. Each of these keys appears exactly once (any order), and
+/// no other key is allowed in version 1:
+///
+/// | Key | Value |
+/// |-----|-------|
+/// | `cpu_count` | virtual CPUs, decimal, at least 1 |
+/// | `memory_size` | memory in bytes, decimal, a non-zero multiple of 1 MiB |
+/// | `disk_size` | the exact length of `Disk.img` in bytes, decimal, a non-zero multiple of 512 |
+/// | `hardware_model_fnv1a64` | the checksum of the bytes of `HardwareModel` |
+/// | `machine_identifier_fnv1a64` | the checksum of the bytes of `MachineIdentifier` |
+///
+/// Decimal numbers are ASCII digits only (no sign, no spaces) and must fit in 64
+/// bits (`cpu_count`: in the platform's `usize`). A checksum is the 64-bit FNV-1a hash of the whole file (offset basis
+/// `0xcbf29ce484222325`, prime `0x100000001b3`: for each byte, XOR it in, then
+/// multiply by the prime, wrapping), written as exactly 16 lowercase hexadecimal
+/// digits. FNV-1a is not a cryptographic hash: it detects a file swapped by mistake
+/// with another bundle's, not tampering. A disk image of another bundle is detected
+/// only when its length differs.
+///
+/// The auxiliary storage has no checksum: the guest writes to it (it holds NVRAM).
+/// Its content is checked by Virtualization.framework when the configuration is
+/// validated or the guest starts.
+///
+/// An example, as [`create`](Self::create) writes it:
+///
+/// ```text
+/// arcbox_vz_macos_bundle=1
+/// # A macOS guest for arcbox-vz: keep these files together.
+/// cpu_count=4
+/// memory_size=8589934592
+/// disk_size=68719476736
+/// hardware_model_fnv1a64=3d2f0e6b1a9c8475
+/// machine_identifier_fnv1a64=a01b72c4e9d35f68
 /// ```
 #[derive(Debug)]
 pub struct MacOSBundle {
@@ -321,8 +328,9 @@ impl MacOSBundle {
     /// identifier are read, each up to a fixed limit, without ever blocking.
     ///
     /// Whether this Mac supports the hardware model is checked by
-    /// [`configuration`](Self::configuration), so a bundle can be inspected
-    /// anywhere.
+    /// [`configuration`](Self::configuration), and whether it allows the CPU count
+    /// and memory size by [`validate`](VirtualMachineConfiguration::validate), so a
+    /// bundle can be inspected anywhere.
     ///
     /// # Errors
     ///
@@ -331,7 +339,7 @@ impl MacOSBundle {
     /// not match; [`VZError::Unsupported`] before macOS 12 or on an Intel Mac.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, VZError> {
         mac_guest_support()?;
-        let dir = dir.as_ref();
+        let dir = &absolute(dir.as_ref())?;
         match std::fs::metadata(dir) {
             Ok(meta) if meta.is_dir() => {}
             Ok(meta) => {
@@ -534,6 +542,13 @@ fn newer<T>(result: Result<T, VZError>) -> Result<Option<T>, VZError> {
 /// [`VZError::Unsupported`] where there are no macOS guests (before macOS 12).
 fn mac_guest_support() -> Result<(), VZError> {
     class_since(class!("VZMacPlatformConfiguration"), "macOS bundle", "12.0").map(drop)
+}
+
+/// `path` made absolute (without resolving links), so the bundle's paths stay
+/// right if the working directory changes.
+fn absolute(path: &Path) -> Result<PathBuf, VZError> {
+    crate::ffi::foundation::path_str(path, ARGUMENT)?;
+    std::path::absolute(path).map_err(|e| io_error(path, "resolve", &e))
 }
 
 fn io_error(path: &Path, doing: &str, e: &std::io::Error) -> VZError {
@@ -862,7 +877,7 @@ fn create_bundle(
     let disk_size = options.disk_size.unwrap_or(MacOSBundle::DEFAULT_DISK_SIZE);
     check_sizes(cpu_count, memory_size, disk_size)?;
     model.require_supported()?;
-    crate::ffi::foundation::path_str(dir, ARGUMENT)?;
+    let dir = &absolute(dir)?;
     let machine_identifier = MacMachineIdentifier::new()?;
     let create_dir = prepare_dir(dir)?;
 
