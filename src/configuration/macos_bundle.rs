@@ -382,7 +382,8 @@ impl MacOSBundle {
         let aux_path = dir.join(Self::AUXILIARY_STORAGE);
         if regular_file_len(&aux_path)? == 0 {
             return Err(bundle_error(format!(
-                "{} is empty; the auxiliary storage of an installed guest is never empty",
+                "{} is empty; the framework never writes an empty auxiliary storage, so it \
+                 was truncated or replaced",
                 aux_path.display()
             )));
         }
