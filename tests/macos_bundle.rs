@@ -525,6 +525,54 @@ fn damaged_manifests_are_typed_errors() {
     });
 }
 
+/// FNV-1a 64 written again from the documented definition, as another program would.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |hash: u64, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+#[test]
+fn a_manifest_written_from_the_documented_format_opens() {
+    scenario(|| {
+        let dir = TempDir::new("bundle-by-hand");
+        let Some(requirements) = requirements(&dir) else {
+            return;
+        };
+        let bundle = bundle_in(&dir, "by-hand", &requirements);
+        let write_manifest = |cpus: u32| {
+            let model = std::fs::read(bundle.join(MacOSBundle::HARDWARE_MODEL)).unwrap();
+            let id = std::fs::read(bundle.join(MacOSBundle::MACHINE_IDENTIFIER)).unwrap();
+            let text = format!(
+                "arcbox_vz_macos_bundle=1\nmachine_identifier_fnv1a64={:016x}\n\
+                 hardware_model_fnv1a64={:016x}\ndisk_size={DISK}\nmemory_size={}\n\
+                 cpu_count={cpus}\n",
+                fnv(&id),
+                fnv(&model),
+                6 * GIB
+            );
+            std::fs::write(bundle.join(MacOSBundle::MANIFEST), text).unwrap();
+        };
+        write_manifest(3);
+        let opened = MacOSBundle::open(&bundle).unwrap();
+        assert_eq!((opened.cpu_count(), opened.memory_size()), (3, 6 * GIB));
+        opened.configuration().unwrap().validate().unwrap();
+
+        // A model this Mac does not support, with a matching checksum: the bundle
+        // opens (it can be inspected anywhere); its configuration is refused.
+        std::fs::write(
+            bundle.join(MacOSBundle::HARDWARE_MODEL),
+            b"SIMVZHWMVirtualMac9,1",
+        )
+        .unwrap();
+        write_manifest(3);
+        let opened = MacOSBundle::open(&bundle).unwrap();
+        assert!(!opened.hardware_model().is_supported());
+        let (argument, _) = invalid_argument(opened.configuration().unwrap_err());
+        assert_eq!(argument, "hardware model");
+    });
+}
+
 #[test]
 fn create_refuses_a_non_empty_directory_and_touches_nothing() {
     scenario(|| {
