@@ -9,6 +9,8 @@ mod boot_loader;
 mod files;
 #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 mod macos;
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+mod macos_bundle;
 mod platform;
 mod virtual_machine;
 
@@ -21,6 +23,8 @@ pub use macos::{
     MacOSConfigurationRequirements, MacOSRestoreImage, MacPlatformConfiguration,
     OperatingSystemVersion,
 };
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+pub use macos_bundle::{MacOSBundle, MacOSBundleOptions};
 pub use platform::{GenericMachineIdentifier, GenericPlatform, Platform};
 pub use virtual_machine::{
     VirtualMachineConfiguration, max_cpu_count, max_memory_size, min_cpu_count, min_memory_size,
