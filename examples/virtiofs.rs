@@ -15,27 +15,6 @@ mod common;
 
 /// A complete executor: poll on this thread, park until woken.
 #[cfg(any(target_os = "macos", arcbox_vz_sim))]
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        std::thread::park();
-    }
-}
-
-#[cfg(any(target_os = "macos", arcbox_vz_sim))]
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     use arcbox_vz::*;
 
@@ -50,7 +29,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     )?]);
     let vm = config.build()?;
 
-    block_on(vm.start())?;
+    common::block_on(vm.start())?;
     println!("started; guest console in {}", console_log.display());
     let device = vm.directory_sharing_devices().remove(0);
     println!(
@@ -65,7 +44,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     ))?;
     println!("now sharing {} read-only", other.display());
 
-    println!("stopped: {:?}", block_on(common::stop(&vm))?);
+    println!("stopped: {:?}", common::block_on(common::stop(&vm))?);
     Ok(())
 }
 

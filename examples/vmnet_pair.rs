@@ -17,27 +17,6 @@ use arcbox_vz_sim as _; // links the Linux simulator
 mod common;
 
 #[cfg(any(target_os = "macos", arcbox_vz_sim))]
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        std::thread::park();
-    }
-}
-
-#[cfg(any(target_os = "macos", arcbox_vz_sim))]
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     use std::net::Ipv4Addr;
 
@@ -81,7 +60,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         device.set_mac_address(mac)?;
         config.set_network_devices(vec![device]);
         let vm = config.build()?;
-        block_on(vm.start())?;
+        common::block_on(vm.start())?;
         println!(
             "vm {name} started: MAC {mac}, reserved address {}, console in {}",
             Ipv4Addr::new(a, b, c, 10 + i as u8),
@@ -96,7 +75,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     for ((name, _), vm) in guests.iter().zip(&vms) {
-        println!("vm {name} stopped: {:?}", block_on(common::stop(vm))?);
+        println!(
+            "vm {name} stopped: {:?}",
+            common::block_on(common::stop(vm))?
+        );
     }
     Ok(())
 }

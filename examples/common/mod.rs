@@ -165,3 +165,26 @@ pub(crate) fn kernel_flag(flags: &Flags) -> Result<String, String> {
             .to_owned()
     })
 }
+
+/// Runs a future to completion on this thread: the few awaits of the examples that
+/// keep the main thread for a window (or need no runtime at all). Any executor works
+/// as well; this one shows that the crate needs none.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
