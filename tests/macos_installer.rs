@@ -427,3 +427,41 @@ fn installer_futures_and_handles_are_send() {
         block_on(install).unwrap();
     });
 }
+
+#[test]
+fn the_machine_refuses_lifecycle_calls_and_other_installers_while_installing() {
+    scenario(|| {
+        let dir = TempDir::new("install-busy");
+        if unsupported_below_12(&dir) {
+            return;
+        }
+        let (vm, disk) = mac_vm(&dir);
+        let installer = MacOSInstaller::new(&vm, ipsw(&dir)).unwrap();
+        let other = MacOSInstaller::new(&vm, ipsw(&dir)).unwrap();
+        let mut progress = installer.progress();
+        let install = std::thread::spawn({
+            let installer = installer.clone();
+            move || block_on(installer.install())
+        });
+        // Once it reports a step, it is surely installing.
+        while block_on(progress.next()).is_some_and(|f| f == 0.0) {}
+        let refused = |result: Result<(), VZError>, what: &str| {
+            let (argument, reason) = invalid_argument(result.unwrap_err());
+            assert_eq!(argument, "virtual machine", "{what}");
+            assert!(reason.contains("being installed"), "{what}: {reason}");
+        };
+        refused(block_on(vm.start()), "start");
+        refused(vm.request_stop(), "request_stop");
+        if macos("12.0") {
+            refused(block_on(vm.stop()), "stop");
+        }
+        refused(block_on(vm.pause()), "pause");
+        refused(block_on(other.install()), "a second installer");
+        install.join().unwrap().unwrap();
+        assert_eq!(arm64::installed_build(&disk).as_deref(), Some(BUILD));
+        // Afterwards the machine is free again, and the other installer unused.
+        block_on(other.install()).unwrap();
+        block_on(vm.start()).unwrap();
+        common::stop_vm(&vm);
+    });
+}

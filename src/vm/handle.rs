@@ -102,7 +102,6 @@ impl VirtualMachine {
     }
 
     /// Runs `f` with the parts on the VM queue.
-    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     pub(super) fn with_parts<R: Send>(&self, f: impl FnOnce(&Parts) -> R + Send) -> R {
         self.inner.machine.with(|m| f(m.parts()))
     }

@@ -75,6 +75,17 @@ fn validate_save_restore(config: &Id) -> Result<(), VZError> {
     .map_err(VZError::InvalidConfiguration)
 }
 
+/// The refusal of a lifecycle operation while macOS is being installed.
+pub(super) fn installing(operation: &'static str) -> VZError {
+    VZError::invalid_argument(
+        "virtual machine",
+        format!(
+            "macOS is being installed on it: {operation} it once MacOSInstaller::install has \
+             finished (or cancel the install)"
+        ),
+    )
+}
+
 /// A lifecycle operation, run on the VM queue.
 #[derive(Debug)]
 enum Op {
@@ -243,6 +254,10 @@ impl VirtualMachine {
                 let object = &parts.vm;
                 if let Err(e) = op.check_available(parts) {
                     let _ = tx.complete(Err(e));
+                    return;
+                }
+                if parts.installing.get() {
+                    let _ = tx.complete(Err(installing(op.name())));
                     return;
                 }
                 if !op.allowed(object) {
@@ -428,7 +443,11 @@ impl VirtualMachine {
     /// # Ok(()) }
     /// ```
     pub fn request_stop(&self) -> Result<(), VZError> {
-        self.with_vm(|vm| {
+        self.with_parts(|parts| {
+            let vm = &parts.vm;
+            if parts.installing.get() {
+                return Err(installing("request a stop of"));
+            }
             if !can_request_stop_raw(vm) {
                 return Err(VZError::InvalidState {
                     operation: "request a stop of",

@@ -67,6 +67,9 @@ pub(super) struct Parts {
     /// The vmnet networks of the VM's attachments (whether the framework retains them
     /// is undocumented): released with the VM, after it (fields drop in order).
     pub(super) vmnet_networks: std::sync::Mutex<Vec<crate::device::VmnetNetwork>>,
+    /// Whether a `MacOSInstaller` is installing onto this machine: the lifecycle
+    /// operations are refused meanwhile (Apple leaves their effect undefined).
+    pub(super) installing: std::cell::Cell<bool>,
 }
 
 impl Parts {
@@ -113,6 +116,7 @@ impl Parts {
             hub,
             queue: queue.clone(),
             vmnet_networks: std::sync::Mutex::default(),
+            installing: std::cell::Cell::new(false),
         })
     }
 

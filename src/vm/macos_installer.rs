@@ -125,13 +125,23 @@ impl Shared {
     }
 }
 
-/// Ends the progress streams when the completion handler is released, called or not:
-/// a handler the framework drops without calling must not leave them pending.
-struct FinishOnDrop(Arc<Shared>);
+/// What the completion handler owns besides the installer's objects. When the handler
+/// is released, called or not, the progress streams end, and the machine accepts
+/// lifecycle calls again: a handler the framework drops without calling must not
+/// leave either behind.
+struct InstallGuard {
+    shared: Arc<Shared>,
+    /// Taken by the handler, which clears the flag itself on the VM queue.
+    vm: Option<VirtualMachine>,
+}
 
-impl Drop for FinishOnDrop {
+impl Drop for InstallGuard {
     fn drop(&mut self) {
-        self.0.finish(None);
+        self.shared.finish(None);
+        if let Some(vm) = self.vm.take() {
+            let queue = vm.queue().clone();
+            queue.exec_async(move || vm.with_parts_on_queue(|p| p.installing.set(false)));
+        }
     }
 }
 
@@ -210,8 +220,10 @@ impl Drop for Parts {
 /// One installer makes one install attempt. The handle is cheap to clone (clones
 /// share the installer), so one task can await [`install`](Self::install) while
 /// another watches [`progress`](Self::progress) or calls [`cancel`](Self::cancel).
-/// Do not start, pause or stop the virtual machine while it installs: Apple leaves
-/// the result undefined.
+/// While it installs, the virtual machine's lifecycle calls (start, stop, pause,
+/// `request_stop`...) are refused with [`VZError::InvalidArgument`]: Apple leaves
+/// their effect undefined. The install keeps the virtual machine alive until it ends,
+/// even when every handle has been dropped.
 ///
 /// ```no_run
 /// # async fn demo(vm: arcbox_vz::VirtualMachine) -> Result<(), arcbox_vz::VZError> {
@@ -320,7 +332,8 @@ impl MacOSInstaller {
     ///
     /// # Errors
     ///
-    /// - [`VZError::InvalidState`] when the virtual machine is not stopped;
+    /// - [`VZError::InvalidState`] when the virtual machine is not stopped, and
+    ///   [`VZError::InvalidArgument`] when another installer is installing onto it;
     /// - [`VZError::InvalidArgument`] when this installer has already installed (or
     ///   tried to): make a new one for another attempt;
     /// - [`VZError::Cancelled`] when [`cancel`](Self::cancel) stopped it;
@@ -337,6 +350,10 @@ impl MacOSInstaller {
         self.vm.queue().exec_async(move || {
             if tx.is_abandoned() {
                 return; // dropped before it began: not sent
+            }
+            if vm.with_parts_on_queue(|p| p.installing.get()) {
+                let _ = tx.complete(Err(super::lifecycle::installing("install macOS on")));
+                return;
             }
             let state = vm.state_on_queue();
             if state != VirtualMachineState::Stopped {
@@ -359,13 +376,20 @@ impl MacOSInstaller {
                 }
                 inner.phase = Phase::Installing;
             }
-            let finish = FinishOnDrop(Arc::clone(&shared));
+            vm.with_parts_on_queue(|p| p.installing.set(true));
+            let mut guard = InstallGuard {
+                shared: Arc::clone(&shared),
+                vm: Some(vm),
+            };
             let held = Arc::clone(&parts);
             let handler = RcBlock::once::<ErrorArg, _>(move |error| {
+                if let Some(vm) = guard.vm.take() {
+                    vm.with_parts_on_queue(|p| p.installing.set(false));
+                }
                 let objects = held.get_on_queue();
                 objects.stop_observing();
                 let last = progress_fraction(&objects.progress);
-                let cancelled = finish.0.finish(Some(last));
+                let cancelled = guard.shared.finish(Some(last));
                 let result = match error {
                     None => Ok(()),
                     Some(_) if cancelled => Err(VZError::Cancelled),
