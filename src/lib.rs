@@ -41,9 +41,11 @@
 //! # Map of the crate
 //!
 //! - [`configuration`]: [`VirtualMachineConfiguration`], boot loaders, the platform;
-//!   on Apple silicon also macOS guests (`MacOSRestoreImage`, `MacPlatformConfiguration`).
+//!   on Apple silicon also macOS guests (`MacOSRestoreImage`, `MacPlatformConfiguration`,
+//!   and `MacOSBundle`, the four files of an installed guest kept together).
 //! - [`device`]: one module per device family, with the runtime device handles.
-//! - [`vm`]: [`VirtualMachine`], its lifecycle, [`VmEvent`]s and [`StopReason`]s.
+//! - [`vm`]: [`VirtualMachine`], its lifecycle, [`VmEvent`]s and [`StopReason`]s; on
+//!   Apple silicon also `MacOSInstaller`, which installs macOS into a virtual machine.
 //! - [`socket`]: vsock connections and listeners.
 //! - [`gui`]: a window onto a running virtual machine (AppKit, on the main thread).
 //! - [`VZError`]: the one error type.
