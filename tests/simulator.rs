@@ -200,7 +200,6 @@ fn the_guest_powers_itself_off_after_the_time_in_the_environment() {
                 assert_eq!(block_on(vm.wait_until_stopped()), StopReason::GuestStopped);
                 let took = started.elapsed();
                 assert!(took >= AFTER, "powered off after {took:?}");
-                assert!(took < AFTER * 10, "powered off after {took:?}");
                 let console = std::fs::read_to_string(&log).unwrap();
                 assert!(console.contains("reboot: Power down"), "{console}");
 

@@ -326,7 +326,8 @@ pub mod gui {
 
     /// Runs `work` on the main queue: on the main thread, inside the application
     /// loop (the fake main queue runs only there), after the work queued before it.
-    /// Work queued when no loop runs again stays queued.
+    /// Work queued while no loop runs waits for the next one: queue it only where a
+    /// window will open.
     pub fn on_main_queue(work: impl FnOnce() + Send + 'static) {
         unsafe extern "C" fn trampoline(context: *mut std::ffi::c_void) {
             // SAFETY: `context` is the box leaked below, run exactly once.
