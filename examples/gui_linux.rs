@@ -112,7 +112,8 @@ mod app {
         ])?;
         let kernel = flags.get("kernel")?.ok_or(
             "--kernel PATH is required: an uncompressed Linux kernel with a virtio-gpu \
-             driver (an arm64 `Image` on Apple silicon); the README says where to get one",
+             driver (an arm64 `Image` on Apple silicon); where to get one: README.md, \
+             \"Running the examples on macOS\"",
         )?;
         Ok(Args {
             kernel,
