@@ -76,6 +76,12 @@ pub enum VZError {
         /// What was refused, for example `"open a virtual machine window"`.
         operation: &'static str,
     },
+    /// [`gui::run`](crate::gui::run) was called while another `gui::run` is still
+    /// running on the main thread (for example, from work on the main queue that the
+    /// first one's application loop executes). AppKit's application loop does not
+    /// nest, so nothing was done: open the second window after the first `run`
+    /// returns.
+    WindowAlreadyOpen,
 }
 
 impl VZError {
@@ -120,6 +126,10 @@ impl fmt::Display for VZError {
             Self::NotMainThread { operation } => write!(
                 f,
                 "cannot {operation} from this thread: only the process's main thread may"
+            ),
+            Self::WindowAlreadyOpen => f.write_str(
+                "a virtual machine window is already open on the main thread: gui::run does \
+                 not nest; open another window after the running gui::run returns",
             ),
         }
     }
@@ -218,6 +228,16 @@ impl std::error::Error for FrameworkError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nested_window_says_what_to_do() {
+        let message = VZError::WindowAlreadyOpen.to_string();
+        assert!(message.contains("already open"), "{message}");
+        assert!(
+            message.contains("after the running gui::run returns"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn messages_name_what_to_fix() {

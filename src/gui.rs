@@ -164,6 +164,9 @@ pub fn is_main_thread() -> bool {
 ///
 /// - [`VZError::NotMainThread`] when called from any thread but the process's main
 ///   thread: AppKit is main-thread only. Nothing is sent to AppKit.
+/// - [`VZError::WindowAlreadyOpen`] when called while another `run` is running (from
+///   work its application loop executes, such as main-queue work or a delegate):
+///   the loop does not nest. Nothing is sent to AppKit.
 /// - [`VZError::Unsupported`] before macOS 12 (`VZVirtualMachineView`), and when
 ///   [`WindowOptions::automatically_reconfigures_display`] is set before macOS 14.
 /// - [`VZError::InvalidArgument`] for a size that is not finite and positive, or a
@@ -181,6 +184,8 @@ pub fn run(vm: &VirtualMachine, options: &WindowOptions) -> Result<WindowOutcome
             operation: "open a virtual machine window",
         });
     }
+    // Held until this call returns: a `run` from inside this one is refused.
+    let _open = OpenWindow::enter()?;
     let view_class = class_since(
         class!("VZVirtualMachineView"),
         "virtual machine view",
@@ -237,6 +242,29 @@ pub fn run(vm: &VirtualMachine, options: &WindowOptions) -> Result<WindowOutcome
     let reason = block_on(vm.wait_until_stopped());
     let forced = reason == StopReason::HostStopped;
     Ok(WindowOutcome::WindowClosed { reason, forced })
+}
+
+/// Whether a [`run`] is in progress. Only the main thread runs one, so only the main
+/// thread reads or writes this; an atomic keeps it a plain `static`.
+static WINDOW_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// A [`run`] in progress; dropping it (also while unwinding) ends it.
+struct OpenWindow;
+
+impl OpenWindow {
+    /// Marks a `run` as in progress, or refuses a nested one.
+    fn enter() -> Result<Self, VZError> {
+        if WINDOW_OPEN.swap(true, Ordering::SeqCst) {
+            return Err(VZError::WindowAlreadyOpen);
+        }
+        Ok(Self)
+    }
+}
+
+impl Drop for OpenWindow {
+    fn drop(&mut self) {
+        WINDOW_OPEN.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Why the application loop ended.

@@ -129,3 +129,76 @@ fn a_vm_dropped_during_a_reconfiguration_leaves_nothing() {
         drop((events, display, devices, vm));
     });
 }
+
+/// A Mac graphics device (macOS 12 configuration; runtime objects from macOS 14) next
+/// to a virtio-gpu: `graphicsDevices` in configuration order, each of its kind, the
+/// Mac one with its displays in order at their size and density; a Mac display
+/// reconfigures like a scanout. Before macOS 14 there are no runtime graphics devices.
+#[test]
+fn a_mac_graphics_device_and_its_displays() {
+    sim::scenario(|| {
+        let dir = TempDir::new("displays-mac");
+        let Some(mut mac) = common::since("12.0", MacGraphicsDeviceConfiguration::new()) else {
+            return;
+        };
+        mac.set_displays(vec![
+            MacGraphicsDisplayConfiguration::new(1920, 1200, 80).unwrap(),
+            MacGraphicsDisplayConfiguration::new(2880, 1800, 220).unwrap(),
+        ]);
+        let mut devices: Vec<GraphicsDeviceConfiguration> = vec![mac.into()];
+        if macos("13.0") {
+            let mut gpu = VirtioGraphicsDeviceConfiguration::new().unwrap();
+            gpu.set_scanouts(vec![
+                VirtioGraphicsScanoutConfiguration::new(1024, 768).unwrap(),
+            ]);
+            devices.push(gpu.into());
+        }
+        let mut config = vm_config(&dir);
+        config.set_graphics_devices(devices);
+        let vm = config.build().unwrap();
+        if !macos("14.0") {
+            assert_unsupported("14.0", vm.graphics_devices());
+            return;
+        }
+        let devices = vm.graphics_devices().unwrap();
+        assert_eq!(devices.len(), 2);
+        assert_eq!(devices[0].kind(), GraphicsDeviceKind::Mac);
+        let displays = devices[0].displays();
+        let seen: Vec<_> = displays
+            .iter()
+            .map(|d| (d.size_in_pixels(), d.pixels_per_inch()))
+            .collect();
+        assert_eq!(seen, [((1920, 1200), Some(80)), ((2880, 1800), Some(220))]);
+        assert_eq!(devices[1].kind(), GraphicsDeviceKind::Virtio);
+        let scanouts = devices[1].displays();
+        assert_eq!(scanouts.len(), 1);
+        assert_eq!(scanouts[0].size_in_pixels(), (1024, 768));
+        assert_eq!(
+            scanouts[0].pixels_per_inch(),
+            None,
+            "a scanout has no density"
+        );
+
+        // The second Mac display follows a reconfiguration while the guest runs.
+        let mut events = vm.events();
+        block_on(vm.start()).unwrap();
+        displays[1].reconfigure(1440, 900).unwrap();
+        assert_eq!(
+            next_display_event(&mut events),
+            Some(VmEvent::DisplayReconfigurationBegan {
+                device_index: 0,
+                display_index: 1
+            })
+        );
+        assert_eq!(
+            next_display_event(&mut events),
+            Some(VmEvent::DisplayReconfigurationEnded {
+                device_index: 0,
+                display_index: 1
+            })
+        );
+        assert_eq!(displays[1].size_in_pixels(), (1440, 900));
+        assert_eq!(displays[1].pixels_per_inch(), Some(220));
+        stop_vm(&vm);
+    });
+}

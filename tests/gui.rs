@@ -27,7 +27,7 @@ mod tests {
 
     /// Runs each test on the main thread, printing libtest-like lines.
     pub(super) fn run_all() {
-        let tests: [(&str, fn()); 7] = [
+        let tests: [(&str, fn()); 8] = [
             (
                 "off_the_main_thread_is_a_typed_error",
                 off_the_main_thread_is_a_typed_error,
@@ -49,6 +49,10 @@ mod tests {
             (
                 "closing_forces_a_guest_that_ignores_it",
                 closing_forces_a_guest_that_ignores_it,
+            ),
+            (
+                "a_run_inside_a_run_is_a_typed_error",
+                a_run_inside_a_run_is_a_typed_error,
             ),
         ];
         println!("\nrunning {} tests", tests.len());
@@ -241,6 +245,72 @@ mod tests {
                 reason: StopReason::HostStopped,
                 forced: true
             }
+        );
+    }
+
+    /// Main-queue work that the window's loop runs calls `gui::run` again: a typed
+    /// error, nothing sent to AppKit (the fake aborts on a nested `-[NSApplication
+    /// run]`), and the outer window carries on until the guest powers off. After it
+    /// returns, a window opens again.
+    fn a_run_inside_a_run_is_a_typed_error() {
+        let dir = TempDir::new("gui-nested");
+        let vm = running_vm(&dir);
+        if !macos("12.0") {
+            // No loop runs: nothing would ever run the main-queue work.
+            assert_unsupported("12.0", gui::run(&vm, &WindowOptions::default()));
+            stop_vm(&vm);
+            return;
+        }
+        let (sender, nested) = std::sync::mpsc::channel();
+        let vm2 = vm.clone();
+        sim::gui::on_main_queue(move || {
+            let inner = WindowOptions {
+                title: "inner".into(),
+                ..WindowOptions::default()
+            };
+            let result = gui::run(&vm2, &inner);
+            // The outer loop is still running its window.
+            let outer_shown = sim::gui::window().shown;
+            sender
+                .send((
+                    format!("{result:?}"),
+                    result.map(|_| ()).err().map(|e| e.to_string()),
+                    outer_shown,
+                ))
+                .unwrap();
+            // End the outer loop: the guest powers off (on its own queue; the loop
+            // hears of it through the main queue once this work item returns).
+            assert!(sim::guest::power_off());
+        });
+        let outer = WindowOptions {
+            title: "outer".into(),
+            ..WindowOptions::default()
+        };
+        let outcome = gui::run(&vm, &outer).unwrap();
+        let (debug, message, outer_shown) = nested.recv().unwrap();
+        assert_eq!(debug, "Err(WindowAlreadyOpen)");
+        let message = message.unwrap();
+        assert!(
+            message.contains("already open") && message.contains("does not nest"),
+            "{message}"
+        );
+        assert!(outer_shown, "the outer window stayed open");
+        assert_eq!(outcome, WindowOutcome::VmStopped(StopReason::GuestStopped));
+        let shown = sim::gui::window();
+        assert_eq!(shown.title, "outer", "the inner call made no window");
+        assert!(!shown.shown);
+
+        // Once the outer `run` has returned, a window opens again.
+        block_on(vm.start()).unwrap();
+        let powering_off = std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(sim::guest::power_off());
+        });
+        let again = gui::run(&vm, &WindowOptions::default());
+        powering_off.join().unwrap();
+        assert_eq!(
+            again.unwrap(),
+            WindowOutcome::VmStopped(StopReason::GuestStopped)
         );
     }
 }

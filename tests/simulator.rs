@@ -166,3 +166,69 @@ fn every_callback_comes_even_if_the_client_never_calls_again() {
         });
     }
 }
+
+/// `ARCBOX_VZ_SIM_GUEST_POWER_OFF_MS=N`: N ms after each boot the guest powers itself
+/// off as `poweroff` would (its message, then a clean guest stop). The timer belongs
+/// to its boot: a stop before it fires disarms it (a later boot is not cut short), a
+/// paused guest's clock stands still, and a released VM is never touched (zombies).
+#[test]
+fn the_guest_powers_itself_off_after_the_time_in_the_environment() {
+    use arcbox_vz::{StopReason, VirtualMachineState};
+    use std::time::Instant;
+
+    const NAME: &str = "the_guest_powers_itself_off_after_the_time_in_the_environment";
+    const AFTER: Duration = Duration::from_millis(400);
+    let outcome = sim::child::isolated_with_env(
+        NAME,
+        CHILD_TIMEOUT,
+        &[("ARCBOX_VZ_SIM_GUEST_POWER_OFF_MS", "400")],
+        || {
+            sim::scenario(|| {
+                let dir = TempDir::new("guest-power-off-knob");
+                let log = dir.path().join("console.log");
+                let mut config = common::minimal_config(&dir);
+                config.set_serial_ports(vec![
+                    arcbox_vz::VirtioConsoleDeviceSerialPortConfiguration::new(
+                        arcbox_vz::FileSerialPortAttachment::new(&log, false).unwrap(),
+                    ),
+                ]);
+                let vm = config.build().unwrap();
+
+                // By itself, after the time.
+                let started = Instant::now();
+                block_on(vm.start()).unwrap();
+                assert_eq!(block_on(vm.wait_until_stopped()), StopReason::GuestStopped);
+                let took = started.elapsed();
+                assert!(took >= AFTER, "powered off after {took:?}");
+                let console = std::fs::read_to_string(&log).unwrap();
+                assert!(console.contains("reboot: Power down"), "{console}");
+
+                // Stopped early and started again: the first boot's timer is gone.
+                block_on(vm.start()).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+                common::stop_vm(&vm);
+                let restarted = Instant::now();
+                block_on(vm.start()).unwrap();
+                assert_eq!(block_on(vm.wait_until_stopped()), StopReason::GuestStopped);
+                let took = restarted.elapsed();
+                assert!(took >= AFTER, "the earlier boot's timer fired: {took:?}");
+
+                // Paused past the time: nothing until it runs again.
+                block_on(vm.start()).unwrap();
+                block_on(vm.pause()).unwrap();
+                std::thread::sleep(AFTER + Duration::from_millis(200));
+                assert_eq!(vm.state(), VirtualMachineState::Paused);
+                block_on(vm.resume()).unwrap();
+                assert_eq!(block_on(vm.wait_until_stopped()), StopReason::GuestStopped);
+
+                // Released with the timer armed: it fires on nothing.
+                block_on(vm.start()).unwrap();
+                common::stop_vm(&vm);
+                drop(vm);
+                std::thread::sleep(AFTER + Duration::from_millis(100));
+                assert_eq!(sim::guest::running_vms(), 0);
+            });
+        },
+    );
+    outcome.assert_succeeded();
+}

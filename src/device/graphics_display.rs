@@ -22,9 +22,11 @@ use crate::error::VZError;
 use crate::ffi::dispatch::QueueBound;
 use crate::ffi::encode::CGSize;
 use crate::ffi::foundation::{self, ErrorSlot, with_error};
-use crate::ffi::runtime::{Id, autoreleasepool, objc_methods};
+use crate::ffi::runtime::{ClassRef, Id, autoreleasepool, class, objc_methods};
 
 objc_methods! {
+    fn is_kind_of(object: &Id, class: ClassRef) -> bool = "isKindOfClass:";
+    fn pixels_per_inch_raw(display: &Id) -> isize = "pixelsPerInch";
     fn displays_raw(device: &Id) -> Option<Id> = "displays";
     fn size_in_pixels_raw(display: &Id) -> CGSize = "sizeInPixels";
     fn reconfigure_raw(display: &Id, size: CGSize, error: &mut ErrorSlot) -> bool =
@@ -42,9 +44,47 @@ pub struct GraphicsDevice {
     handle: crate::vm::DeviceHandle,
 }
 
+/// Which kind of [`GraphicsDevice`] the framework made: one per configured graphics
+/// device, of the matching kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GraphicsDeviceKind {
+    /// `VZVirtioGraphicsDevice`, from a
+    /// [`VirtioGraphicsDeviceConfiguration`](crate::VirtioGraphicsDeviceConfiguration);
+    /// its displays are the scanouts.
+    Virtio,
+    /// `VZMacGraphicsDevice`, from a
+    /// [`MacGraphicsDeviceConfiguration`](crate::MacGraphicsDeviceConfiguration); its
+    /// displays have a [`pixels_per_inch`](GraphicsDisplay::pixels_per_inch).
+    Mac,
+    /// A class this crate does not know (a newer framework's).
+    Other,
+}
+
+/// Whether `object` is a `name` (false when this macOS has no such class).
+fn is_a(object: &Id, name: ClassRef) -> bool {
+    autoreleasepool(|| is_kind_of(object, name))
+}
+
 impl GraphicsDevice {
     pub(crate) fn new(handle: crate::vm::DeviceHandle) -> Self {
         Self { handle }
+    }
+
+    /// Which kind of device this is (`VZVirtioGraphicsDevice` or
+    /// `VZMacGraphicsDevice`), read on the VM queue.
+    pub fn kind(&self) -> GraphicsDeviceKind {
+        let virtio = class!("VZVirtioGraphicsDevice").ok();
+        let mac = class!("VZMacGraphicsDevice").ok();
+        self.handle.with(move |device| {
+            if virtio.is_some_and(|class| is_a(device, class)) {
+                GraphicsDeviceKind::Virtio
+            } else if mac.is_some_and(|class| is_a(device, class)) {
+                GraphicsDeviceKind::Mac
+            } else {
+                GraphicsDeviceKind::Other
+            }
+        })
     }
 
     /// `displays` (on the VM queue): the device's displays, in the order of the
@@ -83,6 +123,17 @@ impl GraphicsDisplay {
             .handle
             .with(|display| autoreleasepool(|| size_in_pixels_raw(display)));
         (size.width as isize, size.height as isize)
+    }
+
+    /// `pixelsPerInch` of a `VZMacGraphicsDisplay` (on the VM queue): the density
+    /// configured with
+    /// [`MacGraphicsDisplayConfiguration::new`](crate::MacGraphicsDisplayConfiguration::new).
+    /// `None` for a display of a virtio-gpu device (a scanout), which has none.
+    pub fn pixels_per_inch(&self) -> Option<isize> {
+        let mac = class!("VZMacGraphicsDisplay").ok()?;
+        self.handle.with(move |display| {
+            is_a(display, mac).then(|| autoreleasepool(|| pixels_per_inch_raw(display)))
+        })
     }
 
     /// `reconfigureWithSizeInPixels:error:` (on the VM queue): asks the guest to draw

@@ -5,7 +5,14 @@
  *   shuts the guest down (guestDidStopVirtualMachine:);
  * - it runs an echo service on the vsock ports chosen by the test
  *   (sim_guest_set_echo_ports; by default port 1024, or $ARCBOX_VZ_SIM_ECHO_PORTS,
- *   a comma-separated list).
+ *   a comma-separated list);
+ * - $ARCBOX_VZ_SIM_GUEST_POWER_OFF_MS=N (read at every boot): N ms after the boot the
+ *   guest powers itself off exactly as if `poweroff` had been typed on its console
+ *   (the same message, then guestDidStopVirtualMachine: through the same path). The
+ *   timer belongs to that boot: a halt before it fires (a stop, a crash, a power-off,
+ *   the VM released) disarms it, so it never touches a later boot or a freed VM.
+ *   While the VM is paused, the guest's clock stands still: a timer due then fires
+ *   once the VM runs again.
  * halt stops every guest thread and closes every guest-side descriptor, as a dying
  * guest would, so hosts see EOF.
  */
@@ -17,6 +24,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "sim_vz_runtime.h"
+
+struct power_off_timer;
+
+@interface SimGuest ()
+- (void)sim_powerOff;
+- (void)sim_powerOffTimerFired:(struct power_off_timer *)t;
+@end
 
 struct sim_connection {
     int fd;
@@ -101,6 +115,28 @@ static void power_off_on_queue(void *ctx)
     [vm sim_unhold];
 }
 
+/* $ARCBOX_VZ_SIM_GUEST_POWER_OFF_MS: one per boot. The dispatch timer cannot be
+ * cancelled, so it owns this record and frees it; halt only disarms it. Both run on
+ * the VM queue, so `armed` needs no lock, and the VM is touched only while armed
+ * (an armed timer means the guest has not halted, so the VM is alive). */
+struct power_off_timer {
+    SimGuest *guest; /* not retained; valid while armed */
+    int armed;
+};
+
+/* How often a timer that came due while the VM was not running looks again. */
+#define POWER_OFF_RECHECK_MS 10
+
+static void power_off_timer_fired(void *ctx)
+{
+    struct power_off_timer *t = ctx;
+    if (!t->armed) {
+        free(t);
+        return;
+    }
+    [t->guest sim_powerOffTimerFired:t];
+}
+
 @implementation SimGuest
 
 - (instancetype)initWithMachine:(VZVirtualMachine *)machine
@@ -154,8 +190,7 @@ static void *console_thread(void *arg)
             write_str(_console, "\r\n");
             line[len] = '\0';
             if (strcmp(line, "poweroff") == 0) {
-                write_str(_console, "[   42.000000] reboot: Power down\r\n");
-                dispatch_async_f([_machine sim_queue], [_machine sim_hold], power_off_on_queue);
+                [self sim_powerOff];
                 return;
             }
             if (len > 0) {
@@ -167,6 +202,29 @@ static void *console_thread(void *arg)
             len = 0;
         }
     }
+}
+
+/* The guest shuts down: what `poweroff` on its console does (from the console thread,
+ * or from the power-off timer on the VM queue). */
+- (void)sim_powerOff
+{
+    write_str(_console, "[   42.000000] reboot: Power down\r\n");
+    dispatch_async_f([_machine sim_queue], [_machine sim_hold], power_off_on_queue);
+}
+
+/* On the VM queue, with `t` armed (so this boot has not halted). */
+- (void)sim_powerOffTimerFired:(struct power_off_timer *)t
+{
+    [_machine sim_assertQueue:"SimGuest power-off timer"];
+    if (t != _powerOffTimer) sim_fatal("a power-off timer of another boot is armed");
+    if ([_machine state] != VZVirtualMachineStateRunning || _paused) {
+        /* Paused (or pausing, resuming): no guest time passes. Look again later. */
+        sim_after_ms([_machine sim_queue], POWER_OFF_RECHECK_MS, t, power_off_timer_fired);
+        return;
+    }
+    _powerOffTimer = NULL;
+    free(t);
+    [self sim_powerOff];
 }
 
 - (void)boot
@@ -199,6 +257,19 @@ static void *console_thread(void *arg)
         a->port = (uint32_t)strtoul(connect_port, NULL, 10);
         sim_after_ms([_machine sim_queue], 20, a, guest_connect_attempt);
     }
+    const char *power_off_ms = getenv("ARCBOX_VZ_SIM_GUEST_POWER_OFF_MS");
+    if (power_off_ms != NULL && *power_off_ms != '\0') {
+        char *end = NULL;
+        unsigned long ms = strtoul(power_off_ms, &end, 10);
+        if (*end != '\0') sim_fatal("ARCBOX_VZ_SIM_GUEST_POWER_OFF_MS=%s: not a number of ms", power_off_ms);
+        if (_powerOffTimer != NULL) sim_fatal("a power-off timer is still armed at boot");
+        struct power_off_timer *t = calloc(1, sizeof *t);
+        if (t == NULL) sim_fatal("out of memory");
+        t->guest = self;
+        t->armed = 1;
+        _powerOffTimer = t;
+        sim_after_ms([_machine sim_queue], ms, t, power_off_timer_fired);
+    }
     if (_consoleIn >= 0) {
         if (pthread_create(&_consoleThread, NULL, console_thread, self) != 0)
             sim_fatal("cannot start the guest console thread");
@@ -208,6 +279,12 @@ static void *console_thread(void *arg)
 
 - (void)halt
 {
+    /* Disarm this boot's power-off timer (its record is freed when it fires). halt
+     * runs on the VM queue, like the timer. */
+    if (_powerOffTimer != NULL) {
+        _powerOffTimer->armed = 0;
+        _powerOffTimer = NULL;
+    }
     pthread_mutex_lock(&_lock);
     _halted = 1;
     for (struct sim_connection *c = _connections; c != NULL; c = c->next)

@@ -12,6 +12,7 @@
 
 struct sim_connection;
 struct pending;
+struct power_off_timer;
 
 enum {
     VZVirtualMachineStateStopped = 0,
@@ -298,6 +299,7 @@ long sim_console_port_set_open(unsigned device, unsigned port, int open);
     pthread_cond_t _cond;
     struct sim_connection *_connections;
     long _liveConnections;
+    struct power_off_timer *_powerOffTimer; /* this boot's, if armed (VM queue only) */
 }
 - (instancetype)initWithMachine:(VZVirtualMachine *)machine;
 /* Boots: prints the banner on the first serial port and serves its console. */

@@ -1,9 +1,15 @@
 /*
  * Runtime graphics devices and their displays (macOS 14): VZGraphicsDevice,
- * VZVirtioGraphicsDevice, VZGraphicsDisplay, VZVirtioGraphicsScanout.
+ * VZVirtioGraphicsDevice, VZMacGraphicsDevice, VZGraphicsDisplay,
+ * VZVirtioGraphicsScanout, VZMacGraphicsDisplay.
  *
- * - one VZVirtioGraphicsDevice per VZVirtioGraphicsDeviceConfiguration, with one
- *   VZVirtioGraphicsScanout per scanout, at the scanout's size, in configuration order;
+ * - VZVirtualMachine.graphicsDevices has one runtime device per graphics device
+ *   configuration, in configuration order (vz-api.tsv: "Real class
+ *   VZMacGraphicsDevice or VZVirtioGraphicsDevice, same order as configuration"):
+ *   a VZVirtioGraphicsDevice with one VZVirtioGraphicsScanout per scanout, or a
+ *   VZMacGraphicsDevice with one VZMacGraphicsDisplay per display configuration, at
+ *   the configured size in pixels (and, for a Mac display, its pixelsPerInch);
+ *   displays in the order configured;
  * - every member asserts the VM queue (the tsv: `displays` VMQ; `sizeInPixels`,
  *   `reconfigureWithSizeInPixels:error:`, `addObserver:`, `removeObserver:` VMQ
  *   assumed): the strict side;
@@ -19,6 +25,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include "sim_vz.h"
+#include "sim_vz_arm64.h"
 #include "sim_vz_runtime.h"
 
 typedef NSSize CGSize;
@@ -52,6 +59,22 @@ typedef NSSize CGSize;
 @interface VZVirtioGraphicsDevice : VZGraphicsDevice
 - (instancetype)sim_initWithMachine:(VZVirtualMachine *)machine
                       configuration:(VZVirtioGraphicsDeviceConfiguration *)configuration;
+@end
+
+/* The runtime side of a VZMacGraphicsDisplayConfiguration: `pixelsPerInch`, readonly
+ * (vz-api.tsv, 14.0; VMQ assumed, like the rest of the display). */
+@interface VZMacGraphicsDisplay : VZGraphicsDisplay
+{
+    NSInteger _pixelsPerInch;
+}
+- (instancetype)sim_initWithMachine:(VZVirtualMachine *)machine
+                               size:(CGSize)size
+                      pixelsPerInch:(NSInteger)pixelsPerInch;
+@end
+
+/* The runtime side of a VZMacGraphicsDeviceConfiguration; no members of its own. */
+@interface VZMacGraphicsDevice : VZGraphicsDevice
+- (instancetype)sim_initWithMachine:(VZVirtualMachine *)machine configuration:(id)configuration;
 @end
 
 /* ---- VZGraphicsDisplay ---- */
@@ -217,17 +240,63 @@ static void reconfigure_step(void *ctx)
 
 @end
 
-/* The runtime graphics devices of `vm`, one per device configuration (only virtio-gpu
- * is simulated; other configurations get none). */
+@implementation VZMacGraphicsDisplay
+
+- (instancetype)sim_initWithMachine:(VZVirtualMachine *)machine
+                               size:(CGSize)size
+                      pixelsPerInch:(NSInteger)pixelsPerInch
+{
+    if ((self = [super sim_initWithMachine:machine size:size]) == nil) return nil;
+    _pixelsPerInch = pixelsPerInch;
+    return self;
+}
+
+- (NSInteger)pixelsPerInch
+{
+    [_machine sim_assertQueue:"-[VZMacGraphicsDisplay pixelsPerInch]"];
+    return _pixelsPerInch;
+}
+
+@end
+
+@implementation VZMacGraphicsDevice
+
+- (instancetype)sim_initWithMachine:(VZVirtualMachine *)machine configuration:(id)configuration
+{
+    if ((self = [super init]) == nil) return nil;
+    _machine = machine;
+    NSMutableArray *displays = [NSMutableArray array];
+    for (VZMacGraphicsDisplayConfiguration *config in [configuration displays]) {
+        CGSize size = { (double)[config widthInPixels], (double)[config heightInPixels] };
+        VZMacGraphicsDisplay *display = [[VZMacGraphicsDisplay alloc]
+            sim_initWithMachine:machine size:size pixelsPerInch:[config pixelsPerInch]];
+        [displays addObject:display];
+        [display release];
+    }
+    _displays = [displays copy];
+    return self;
+}
+
+@end
+
+/* The runtime graphics devices of `vm`, one per device configuration, in order: a
+ * VZVirtioGraphicsDevice for a virtio-gpu configuration, a VZMacGraphicsDevice for a
+ * Mac one. Before macOS 14 there are no runtime graphics objects. */
 NSArray *sim_graphics_devices(VZVirtualMachine *vm, NSArray *configurations)
 {
     NSMutableArray *devices = [NSMutableArray array];
-    if (!sim_macos_at_least(14, 0)) return [devices copy]; /* no runtime graphics objects */
+    if (!sim_macos_at_least(14, 0)) return [devices copy];
     Class virtio = NSClassFromString(@"VZVirtioGraphicsDeviceConfiguration");
+    Class mac = NSClassFromString(@"VZMacGraphicsDeviceConfiguration");
     for (id configuration in configurations) {
-        if (virtio == Nil || ![configuration isKindOfClass:virtio]) continue;
-        VZVirtioGraphicsDevice *device =
-            [[VZVirtioGraphicsDevice alloc] sim_initWithMachine:vm configuration:configuration];
+        VZGraphicsDevice *device;
+        if (virtio != Nil && [configuration isKindOfClass:virtio])
+            device = [[VZVirtioGraphicsDevice alloc] sim_initWithMachine:vm configuration:configuration];
+        else if (mac != Nil && [configuration isKindOfClass:mac])
+            device = [[VZMacGraphicsDevice alloc] sim_initWithMachine:vm configuration:configuration];
+        else
+            sim_fatal("a graphics device configuration of class %s has no runtime device",
+                      class_getName(object_getClass(configuration)));
         [devices addObject:device];
         [device release];
     }

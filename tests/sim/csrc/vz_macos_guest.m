@@ -45,8 +45,8 @@
  * - VZMacGraphicsDisplayConfiguration neither raises nor clamps in its initializer;
  *   a display with a size or density of 0 or less fails -validateWithError: through
  *   its device (as the virtio scanouts do, vz_devices.m; Apple documents no rule).
- *   The running VM has no VZMacGraphicsDevice in the simulator
- *   (sim_graphics_devices simulates virtio-gpu only).
+ *   From macOS 14 the VM has a runtime VZMacGraphicsDevice for it, with a
+ *   VZMacGraphicsDisplay per display (vz_graphics_runtime.m).
  * - VZMacKeyboardConfiguration and VZMacTrackpadConfiguration have nothing but
  *   -init (their headers).
  * - VZMacPlatformConfiguration does not validate without auxiliary storage or with

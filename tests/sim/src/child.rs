@@ -51,6 +51,18 @@ pub fn isolated(
     timeout: std::time::Duration,
     body: impl FnOnce(),
 ) -> ChildOutcome {
+    isolated_with_env(test_name, timeout, &[], body)
+}
+
+/// [`isolated`], with `env` (name, value) pairs set in the child's environment from
+/// its start: for the simulator's environment knobs, such as
+/// `ARCBOX_VZ_SIM_GUEST_POWER_OFF_MS`, without touching the parent's.
+pub fn isolated_with_env(
+    test_name: &str,
+    timeout: std::time::Duration,
+    env: &[(&str, &str)],
+    body: impl FnOnce(),
+) -> ChildOutcome {
     if std::env::var(ISOLATED_ENV).as_deref() == Ok(test_name) {
         body();
         use std::io::Write;
@@ -61,10 +73,14 @@ pub fn isolated(
     }
     // As a scenario of its own: the child's pipes and threads must not show up in
     // another test's count of descriptors or threads.
-    crate::scenario(|| spawn_and_wait(test_name, timeout))
+    crate::scenario(|| spawn_and_wait(test_name, timeout, env))
 }
 
-fn spawn_and_wait(test_name: &str, timeout: std::time::Duration) -> ChildOutcome {
+fn spawn_and_wait(
+    test_name: &str,
+    timeout: std::time::Duration,
+    env: &[(&str, &str)],
+) -> ChildOutcome {
     use std::io::Read;
     use std::process::{Command, Stdio};
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -72,6 +88,7 @@ fn spawn_and_wait(test_name: &str, timeout: std::time::Duration) -> ChildOutcome
         .env(ISOLATED_ENV, test_name)
         // The child replays the parent's choices: one seed reproduces both.
         .env("ARCBOX_VZ_SIM_SEED", crate::seed().to_string())
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

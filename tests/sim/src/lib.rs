@@ -65,6 +65,12 @@ pub mod raw {
         ) -> c_long;
         pub fn sim_nbd_fail_next(code: c_long);
         pub fn sim_gui_close_window();
+        pub static mut _dispatch_main_q: u8;
+        pub fn dispatch_async_f(
+            queue: *mut c_void,
+            context: *mut c_void,
+            work: unsafe extern "C" fn(*mut c_void),
+        );
         pub fn sim_gui_window(rect: *mut f64, flags: *mut c_int, title: *mut c_char, len: usize);
     }
 }
@@ -316,6 +322,32 @@ pub mod gui {
     pub fn close_window() {
         // SAFETY: enqueues a work item on the fake main queue.
         unsafe { raw::sim_gui_close_window() }
+    }
+
+    /// Runs `work` on the main queue: on the main thread, inside the application
+    /// loop (the fake main queue runs only there), after the work queued before it.
+    /// Work queued while no loop runs waits for the next one: queue it only where a
+    /// window will open.
+    pub fn on_main_queue(work: impl FnOnce() + Send + 'static) {
+        unsafe extern "C" fn trampoline(context: *mut std::ffi::c_void) {
+            // SAFETY: `context` is the box leaked below, run exactly once.
+            let work = unsafe { Box::from_raw(context.cast::<Box<dyn FnOnce() + Send>>()) };
+            // A panic must not unwind into C: report it and abort, as a test failure.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).is_err() {
+                eprintln!("arcbox-vz-sim: main-queue work panicked");
+                std::process::abort();
+            }
+        }
+        let work: Box<Box<dyn FnOnce() + Send>> = Box::new(Box::new(work));
+        // SAFETY: the main queue is a static of the shim; the trampoline takes the
+        // leaked box back.
+        unsafe {
+            raw::dispatch_async_f(
+                (&raw mut raw::_dispatch_main_q).cast(),
+                Box::into_raw(work).cast(),
+                trampoline,
+            );
+        }
     }
 
     /// The last window made.
