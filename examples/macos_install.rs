@@ -91,12 +91,12 @@ mod app {
         let ipsw = PathBuf::from(
             flags
                 .get("ipsw")?
-                .ok_or(format!("--ipsw is required\n{USAGE}"))?,
+                .ok_or(format!("--ipsw is required ({USAGE})"))?,
         );
         let dir = PathBuf::from(
             flags
                 .get("bundle")?
-                .ok_or(format!("--bundle is required\n{USAGE}"))?,
+                .ok_or(format!("--bundle is required ({USAGE})"))?,
         );
 
         let image = MacOSRestoreImage::load(&ipsw).await?;

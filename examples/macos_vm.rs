@@ -33,7 +33,7 @@ fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         return Ok(ExitCode::SUCCESS);
     }
     let dir = flags.get("bundle")?.ok_or(format!(
-        "--bundle is required (make one with the macos_install example)\n{USAGE}"
+        "--bundle is required (make one with the macos_install example; {USAGE})"
     ))?;
     let size = |name: &str, default: f64| -> Result<f64, String> {
         match flags.get(name)? {

@@ -52,13 +52,14 @@ run_logged() { # log, then the command; prints the failures and the replay hint
 step "simulator test suite at macOS 11.0"
 ARCBOX_VZ_SIM_MACOS=11.0 run_logged target/test-suite-11.0.log cargo test --tests
 grep -c "^test result: ok" target/test-suite-11.0.log | xargs echo "test binaries passed:"
-RUNTIME_SUITES=(--test lifecycle --test vsock --test teardown --test runtime_devices --test arm64_surface --test simulator --test console_events --test device_events --test displays --test gui)
+RUNTIME_SUITES=(--test lifecycle --test vsock --test teardown --test runtime_devices --test arm64_surface --test simulator --test console_events --test device_events --test displays --test gui --test macos_installer)
 for release in 12.0 13.0 14.0 15.0; do
     step "runtime and configuration suites at macOS $release"
     ARCBOX_VZ_SIM_MACOS=$release run_logged "target/test-suite-$release.log" \
         cargo test "${RUNTIME_SUITES[@]}" --test configuration --test config_devices \
         --test config_sharing --test config_storage --test config_serial_console \
-        --test config_network --test hostile_input --test config_audio --test config_clipboard --test config_vmnet --test macos_guest_config
+        --test config_network --test hostile_input --test config_audio --test config_clipboard --test config_vmnet --test macos_guest_config \
+        --test macos_bundle --test examples
 done
 
 # Where Apple leaves the order and timing of callbacks open, the scheduler varies them
@@ -82,8 +83,10 @@ scripts/valgrind.sh
 step "soak, short tier (scripts/soak.sh for the full one)"
 scripts/soak.sh --short
 
-step "docs for aarch64-apple-darwin"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --target aarch64-apple-darwin
+for target in aarch64-apple-darwin x86_64-apple-darwin; do
+    step "docs for $target"
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --target "$target"
+done
 
 step "MSRV $MSRV: the library for both Apple targets"
 for target in aarch64-apple-darwin x86_64-apple-darwin; do

@@ -450,3 +450,167 @@ fn gui_linux_reports_bad_input_in_one_line() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// A fake IPSW the fake installer accepts (`csrc/vz_macos_installer.m`).
+fn fake_ipsw(dir: &common::TempDir) -> PathBuf {
+    dir.file(
+        "restore.ipsw",
+        &common::sim::arm64::fake_ipsw("24A335", "15.0.1", "VirtualMac2,1", 2, 4 << 30),
+    )
+}
+
+fn run_example(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(example(name))
+        .args(args)
+        .env("ARCBOX_VZ_SIM_GUEST_POWER_OFF_MS", "300")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn macos_install_makes_a_bundle_that_macos_vm_boots_in_a_window() {
+    let dir = common::TempDir::new("macos-examples");
+    let ipsw = fake_ipsw(&dir);
+    let bundle = dir.path().join("macOS.bundle");
+    let (ipsw, bundle_arg) = (ipsw.to_str().unwrap(), bundle.to_str().unwrap());
+    let (code, stdout, stderr) = run_example(
+        "macos_install",
+        &["--ipsw", ipsw, "--bundle", bundle_arg, "--disk", "2G"],
+    );
+    if !common::macos("12.0") {
+        assert_eq!(code, Some(1), "{stdout}{stderr}");
+        assert!(stderr.trim_end().lines().count() == 1, "{stderr}");
+        assert!(stderr.contains("needs macOS 12.0"), "{stderr}");
+        assert!(!bundle.exists());
+        return;
+    }
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("installing macOS 15.0.1 (24A335) into"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 CPUs, 4096 MiB, 2 GiB disk"), "{stdout}");
+    assert!(stdout.contains("installed; boot it with"), "{stdout}");
+    // Not a terminal: one line per tenth, ending at 100 %.
+    let bars: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("installing: ["))
+        .collect();
+    assert!(bars.len() >= 2, "{stderr}");
+    assert!(bars.last().unwrap().ends_with("100%"), "{stderr}");
+    assert_eq!(
+        common::sim::arm64::installed_build(&bundle.join("Disk.img")).as_deref(),
+        Some("24A335")
+    );
+
+    let (code, stdout, stderr) = run_example("macos_vm", &["--bundle", bundle_arg]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("started"), "{stdout}");
+    assert!(
+        stdout.contains("the virtual machine stopped (GuestStopped)"),
+        "{stdout}"
+    );
+    if common::macos("13.0") {
+        let (code, stdout, stderr) =
+            run_example("macos_vm", &["--bundle", bundle_arg, "--recovery"]);
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
+        assert!(stdout.contains("(GuestStopped)"), "{stdout}");
+    }
+}
+
+#[test]
+fn macos_examples_report_bad_input_in_one_line_and_leave_nothing_behind() {
+    let dir = common::TempDir::new("macos-examples-bad");
+    let ipsw = fake_ipsw(&dir);
+    let ipsw = ipsw.to_str().unwrap();
+    let not_ipsw = dir.file("text.ipsw", b"hello");
+    let zip = dir.file("other.ipsw", b"PK\x03\x04 another archive");
+    let occupied = dir.path().join("occupied");
+    std::fs::create_dir(&occupied).unwrap();
+    std::fs::write(occupied.join("keep.txt"), b"mine").unwrap();
+    let fresh = dir.path().join("fresh.bundle");
+    let fresh_arg = fresh.to_str().unwrap();
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        (
+            "macos_install",
+            vec!["--bundle", fresh_arg],
+            "--ipsw is required",
+        ),
+        (
+            "macos_install",
+            vec!["--ipsw", ipsw],
+            "--bundle is required",
+        ),
+        (
+            "macos_install",
+            vec!["--ipsw", ipsw, "--bundle", fresh_arg, "--bogus", "1"],
+            "unknown flag --bogus",
+        ),
+        (
+            "macos_install",
+            vec!["--ipsw", not_ipsw.to_str().unwrap(), "--bundle", fresh_arg],
+            "not an IPSW restore image",
+        ),
+        (
+            "macos_install",
+            vec!["--ipsw", ipsw, "--bundle", occupied.to_str().unwrap()],
+            "is not empty",
+        ),
+        (
+            "macos_install",
+            vec!["--ipsw", ipsw, "--bundle", fresh_arg, "--cpus", "1"],
+            "CPU",
+        ),
+        (
+            "macos_install",
+            vec!["--ipsw", zip.to_str().unwrap(), "--bundle", fresh_arg],
+            "The restore image is invalid",
+        ),
+        ("macos_vm", vec![], "--bundle is required"),
+        ("macos_vm", vec!["--bundle", fresh_arg], "fresh.bundle"),
+        (
+            "macos_vm",
+            vec!["--bundle", occupied.to_str().unwrap(), "--width", "wide"],
+            "bad --width",
+        ),
+    ];
+    for (name, args, expected) in cases {
+        let (code, stdout, stderr) = run_example(name, &args);
+        assert_eq!(code, Some(1), "{name} {args:?}: {stdout}{stderr}");
+        let line = stderr.trim_end();
+        assert_eq!(line.lines().count(), 1, "{name} {args:?}: {stderr}");
+        assert!(line.starts_with(&format!("{name}: ")), "{line}");
+        if common::macos("12.0")
+            || expected.starts_with("--")
+            || expected.starts_with("unknown")
+            || expected.starts_with("bad")
+        {
+            assert!(line.contains(expected), "{name} {args:?}: {line}");
+        }
+        assert!(!fresh.exists(), "{name} {args:?} left {}", fresh.display());
+    }
+    // An install that fails half way removes the bundle it made, and only that.
+    if common::macos("12.0") {
+        let output = Command::new(example("macos_install"))
+            .args(["--ipsw", ipsw, "--bundle", fresh_arg])
+            .env("ARCBOX_VZ_SIM_INSTALL_FAIL", "10007")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        let last = stderr.trim_end().lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("macos_install: ") && last.contains("removed"),
+            "{stderr}"
+        );
+        assert!(!fresh.exists());
+    }
+    assert_eq!(std::fs::read(occupied.join("keep.txt")).unwrap(), b"mine");
+    assert_eq!(std::fs::read_dir(&occupied).unwrap().count(), 1);
+}

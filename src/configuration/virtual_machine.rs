@@ -305,8 +305,7 @@ impl VirtualMachineConfiguration {
     }
 
     /// Sets the platform (`setPlatform:`, macOS 12): a [`GenericPlatform`](crate::GenericPlatform), or a
-    /// [`MacPlatformConfiguration`](crate::MacPlatformConfiguration) for a macOS guest
-    /// on Apple silicon. Without one, the framework uses a default [`GenericPlatform`](crate::GenericPlatform).
+    /// `MacPlatformConfiguration` for a macOS guest on Apple silicon. Without one, the framework uses a default [`GenericPlatform`](crate::GenericPlatform).
     pub fn set_platform(&mut self, platform: impl Into<Platform>) -> &mut Self {
         let platform = platform.into();
         // Both platforms exist only where their classes do (macOS 12), and so does

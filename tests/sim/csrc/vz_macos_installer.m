@@ -36,6 +36,9 @@
  * install fails with VZErrorInstallationFailed (10007; VZErrorInternal 1 before
  * macOS 13). A successful install writes "SIMMACOS build=<build>" at the start of
  * the first disk image (sim_installed_build reads it back).
+ *
+ * Test hooks: sim_installer_fail_next(code), or $ARCBOX_VZ_SIM_INSTALL_FAIL=code for
+ * a child process (the examples), make installs fail half way with that code.
  */
 #include <Block.h>
 #include <fcntl.h>
@@ -369,6 +372,8 @@ static char *first_disk(VZVirtualMachine *vm)
     job->worker = dispatch_queue_create("sim.macos-installer", NULL);
     job->total = [_progress totalUnitCount];
     job->fail_code = __atomic_exchange_n(&fail_next, 0, __ATOMIC_SEQ_CST);
+    const char *env_fail = getenv("ARCBOX_VZ_SIM_INSTALL_FAIL");
+    if (job->fail_code == 0 && env_fail != NULL) job->fail_code = strtol(env_fail, NULL, 10);
     job->fail_at = job->total / 2;
     job->disk = first_disk(_virtualMachine);
     job->build = read_build(_restoreImageURL);
