@@ -433,8 +433,8 @@ fn a_serialized_network_is_rebuilt_on_the_same_subnet() {
     let serialization = network.copy_serialization().unwrap();
     let copy = serialization.clone();
     // What another process would do with the XPC object it received.
-    // SAFETY: a live XPC object from vmnet_network_copy_serialization.
     let received =
+        // SAFETY: a live XPC object from vmnet_network_copy_serialization.
         unsafe { VmnetNetworkSerialization::from_raw_xpc_object(copy.as_raw_xpc_object()) }
             .unwrap();
     drop(copy);
@@ -454,8 +454,8 @@ fn a_serialized_network_is_rebuilt_on_the_same_subnet() {
     drop((serialization, received, attachment, rebuilt, network));
     assert_eq!(live_vmnet_objects(), before);
 
-    // SAFETY: null is allowed.
     let (argument, _) = invalid_argument(
+        // SAFETY: null is allowed.
         unsafe { VmnetNetworkSerialization::from_raw_xpc_object(std::ptr::null_mut()) }
             .unwrap_err(),
     );

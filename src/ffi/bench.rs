@@ -84,12 +84,12 @@ fn message_send() -> Pair {
             })
         },
         || {
-            // SAFETY: a live VZVirtualMachineConfiguration, whose -CPUCount the C side
-            // calls through objc_msgSend with its exact signature.
             timed(|| {
-                std::hint::black_box(unsafe {
-                    sim_bench_msgsend_cpu_count(config.as_ptr().cast(), N as c_long)
-                });
+                let count =
+                    // SAFETY: a live VZVirtualMachineConfiguration, whose -CPUCount the
+                    // C side calls through objc_msgSend with its exact signature.
+                    unsafe { sim_bench_msgsend_cpu_count(config.as_ptr().cast(), N as c_long) };
+                std::hint::black_box(count);
             })
         },
     );
@@ -248,8 +248,8 @@ fn vsock_throughput(device: &crate::VirtioSocketDevice) -> Pair {
             let mut reader = stream;
             while got < TOTAL {
                 let n = if raw {
-                    // SAFETY: reads into a live buffer from our own descriptor.
                     let n =
+                        // SAFETY: reads into a live buffer from our own descriptor.
                         unsafe { libc::read(reader.as_raw_fd(), buf.as_mut_ptr().cast(), CHUNK) };
                     assert!(n > 0, "read failed");
                     n as usize

@@ -464,8 +464,8 @@ fn blocks_carry_their_signature_and_real_size() {
             "header + flag (padded) + captures"
         );
         let two = RcBlock::once::<ObjectErrorArgs, _>(|_| {});
-        // SAFETY: as above.
         let signature =
+            // SAFETY: as above.
             unsafe { std::ffi::CStr::from_ptr(sim::raw::sim_block_signature(two.as_ptr())) };
         assert_eq!(signature, c"v24@?0@8@16");
     });
@@ -504,9 +504,9 @@ fn clang_blocks_invoked_from_rust() {
             reserved: i32,
             invoke: unsafe extern "C" fn(*mut c_void, core::ffi::c_long) -> core::ffi::c_long,
         }
-        // SAFETY: a clang block starts with the ABI header; invoke takes the block
-        // and the declared argument.
         let results: Vec<_> = (1..=3)
+            // SAFETY: a clang block starts with the ABI header; invoke takes the block
+            // and the declared argument.
             .map(|x| unsafe { ((*block.cast::<Header>()).invoke)(block, x) })
             .collect();
         assert_eq!(results, [101, 203, 306]);

@@ -466,8 +466,8 @@ impl VmnetNetworkSerialization {
     /// with.
     pub(crate) fn create_network(&self) -> Result<Network, u32> {
         let mut status = SUCCESS;
-        // SAFETY: `self.ptr` is a live serialization and `status` a valid out pointer.
         let ptr =
+            // SAFETY: `self.ptr` is a live serialization and `status` a valid out pointer.
             unsafe { (self.api.create_with_serialization)(self.ptr.as_ptr(), &raw mut status) };
         Network::from_create(self.api, ptr, status)
     }
