@@ -7,27 +7,85 @@
 //!
 //! # Design
 //!
-//! Both halves share one `Mutex<State>`. That is the futures-channel shape rather
-//! than oneshot's lock-free state machine: these completions happen a few times per
-//! VM operation, and one short lock is far easier to audit than a hand-rolled atomic
-//! protocol. No waker is ever woken or dropped while the lock is held.
+//! A lock-free one-shot state machine in the style of the `oneshot` crate: one atomic
+//! state byte, a value slot and a waker slot. Each slot has one owner at a time, and
+//! the state says who:
 //!
-//! The guarantees, each covered by a test below (and run under Miri):
-//! - the value is stored before the wake, under the lock, so no wake-up is lost;
+//! | state | value slot | waker slot |
+//! |---|---|---|
+//! | `EMPTY` | completer (writes it before publishing) | future |
+//! | `WAITING` | completer | completer, once it swaps the state; until then the future may take it back with a compare-exchange to `EMPTY` |
+//! | `READY` | future (takes it, then `TAKEN`) | whoever swapped the state last out of `WAITING`, which is the completer |
+//! | `TX_GONE`, `TAKEN` | nobody (empty) | nobody (empty) |
+//! | `RX_GONE` | completer (takes its value back) | nobody (empty) |
+//!
+//! The completer moves the state with one `swap` (to `READY` or `TX_GONE`), the
+//! future with compare-exchanges (`EMPTY` ⇄ `WAITING`) and one `swap` on drop
+//! (`RX_GONE`). No lock is taken anywhere, so nothing is ever woken with a lock held,
+//! and a completion costs one atomic swap and the executor's own wake-up.
+//!
+//! The guarantees, each covered by a test below (run under Miri) and explored
+//! exhaustively by the `loom` model checker (`RUSTFLAGS="--cfg arcbox_vz_sim --cfg
+//! arcbox_vz_loom" cargo test --release --lib bridge::loom_tests`):
+//! - the value is published before the wake, so no wake-up is lost;
 //! - the stored waker is replaced when a different task polls, and kept (not
 //!   re-cloned) when the same one does;
 //! - a completer dropped without completing resolves the future to
 //!   [`VZError::Cancelled`] (for example, a block released without being called);
 //! - a completion that arrives after the future was dropped hands the value back, so
-//!   the caller releases it (closes an fd); nothing leaks.
+//!   the caller releases it (closes an fd); nothing leaks and nothing is dropped twice.
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use crate::error::VZError;
+use sync::{Arc, AtomicU8, Ordering, UnsafeCell};
+
+/// The atomics and cells of the bridge: `std`'s, or `loom`'s under
+/// `--cfg arcbox_vz_loom`, with one API (closures over raw pointers, as
+/// `loom::cell::UnsafeCell` has).
+mod sync {
+    #[cfg(arcbox_vz_loom)]
+    pub(super) use loom::cell::UnsafeCell;
+    #[cfg(arcbox_vz_loom)]
+    pub(super) use loom::sync::Arc;
+    #[cfg(arcbox_vz_loom)]
+    pub(super) use loom::sync::atomic::{AtomicU8, Ordering};
+    #[cfg(not(arcbox_vz_loom))]
+    pub(super) use std::sync::Arc;
+    #[cfg(not(arcbox_vz_loom))]
+    pub(super) use std::sync::atomic::{AtomicU8, Ordering};
+
+    /// `std::cell::UnsafeCell` with loom's access API.
+    #[cfg(not(arcbox_vz_loom))]
+    #[derive(Debug)]
+    pub(super) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    #[cfg(not(arcbox_vz_loom))]
+    impl<T> UnsafeCell<T> {
+        pub(super) fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+        pub(super) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+/// No value, no waker.
+const EMPTY: u8 = 0;
+/// The future's waker is in its slot.
+const WAITING: u8 = 1;
+/// The value is in its slot.
+const READY: u8 = 2;
+/// The completer was dropped without a value.
+const TX_GONE: u8 = 3;
+/// The future took the value.
+const TAKEN: u8 = 4;
+/// The future was dropped.
+const RX_GONE: u8 = 5;
 
 /// Wakes a user's waker from a callback of the framework. A waker is user code and
 /// may panic: the panic is caught here (the panic hook has reported it), that one
@@ -39,12 +97,9 @@ pub(crate) fn wake(waker: Waker) {
 /// Creates a connected completer and future.
 pub(crate) fn channel<T>() -> (Completer<T>, Completion<T>) {
     let shared = Arc::new(Shared {
-        state: Mutex::new(State {
-            value: None,
-            waker: None,
-            completer_gone: false,
-            completion_gone: false,
-        }),
+        state: AtomicU8::new(EMPTY),
+        value: UnsafeCell::new(None),
+        waker: UnsafeCell::new(None),
     });
     (
         Completer {
@@ -56,33 +111,44 @@ pub(crate) fn channel<T>() -> (Completer<T>, Completion<T>) {
 
 #[derive(Debug)]
 struct Shared<T> {
-    state: Mutex<State<T>>,
+    state: AtomicU8,
+    value: UnsafeCell<Option<T>>,
+    waker: UnsafeCell<Option<Waker>>,
 }
 
-#[derive(Debug)]
-struct State<T> {
-    value: Option<T>,
-    waker: Option<Waker>,
-    /// The completer completed or was dropped: no value will come after this.
-    completer_gone: bool,
-    /// The future was dropped: nobody will take a value.
-    completion_gone: bool,
-}
+// SAFETY: the slots are reached only by the half that owns them in the current state
+// (the table in the module docs), and every hand-over is an atomic Release/Acquire
+// pair on `state`: the value crosses threads (T: Send) and so do wakers (Send).
+unsafe impl<T: Send> Sync for Shared<T> {}
+// SAFETY: as above; moving the whole state moves a T and a Waker, both Send.
+unsafe impl<T: Send> Send for Shared<T> {}
 
 impl<T> Shared<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // No code runs under the lock that could leave the state half-updated (no
-        // user code, no wakes, no drops of user values), so a poisoned lock holds a
-        // consistent state and is safe to keep using.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Takes the value out of its slot.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the value slot in the current state.
+    unsafe fn take_value(&self) -> Option<T> {
+        // SAFETY: exclusive access by the caller's contract.
+        self.value.with_mut(|slot| unsafe { (*slot).take() })
+    }
+
+    /// Takes the waker out of its slot.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the waker slot in the current state.
+    unsafe fn take_waker(&self) -> Option<Waker> {
+        // SAFETY: exclusive access by the caller's contract.
+        self.waker.with_mut(|slot| unsafe { (*slot).take() })
     }
 }
 
 /// The producing half: completes the [`Completion`] once.
 #[derive(Debug)]
 pub(crate) struct Completer<T> {
-    /// Taken by `complete`, so that `Drop` does not lock again: a second lock right
-    /// after the wake would contend with the woken future's poll.
+    /// Taken by `complete`, so that `Drop` knows it has nothing left to do.
     shared: Option<Arc<Shared<T>>>,
 }
 
@@ -95,28 +161,44 @@ impl<T> Completer<T> {
         let Some(shared) = self.shared.take() else {
             return Err(value);
         };
-        let waker = {
-            let mut state = shared.lock();
-            if state.completion_gone {
-                return Err(value);
-            }
-            state.value = Some(value);
-            state.completer_gone = true;
-            state.waker.take()
-        };
-        drop(shared);
-        // Woken outside the lock: the future may be polled on another thread at once.
-        if let Some(waker) = waker {
-            wake(waker);
+        // ORDERING: Acquire pairs with the future's Release when it dropped; nothing
+        // of the future's is read here, the load only saves work.
+        if shared.state.load(Ordering::Acquire) == RX_GONE {
+            return Err(value);
         }
-        Ok(())
+        // SAFETY: before the completer's swap, the value slot is the completer's in
+        // every state (module docs).
+        shared.value.with_mut(|slot| unsafe { *slot = Some(value) });
+        // ORDERING: Release publishes the value to the future, which loads READY with
+        // Acquire; Acquire takes over the waker the future published with Release.
+        match shared.state.swap(READY, Ordering::AcqRel) {
+            WAITING => {
+                // SAFETY: the future stored its waker and gave the slot up by moving
+                // to WAITING; our swap made the slot ours.
+                if let Some(waker) = unsafe { shared.take_waker() } {
+                    drop(shared);
+                    wake(waker);
+                }
+                Ok(())
+            }
+            RX_GONE => {
+                // The future is gone: nobody reads the slot again, take the value back.
+                // ORDERING: only this thread uses the state from here on.
+                shared.state.store(RX_GONE, Ordering::Relaxed);
+                // SAFETY: the future dropped; the value slot is ours.
+                let value = unsafe { shared.take_value() };
+                Err(value.expect("the value just stored"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Whether the future has been dropped, so completing would be wasted work.
     pub(crate) fn is_abandoned(&self) -> bool {
-        self.shared
-            .as_ref()
-            .is_none_or(|shared| shared.lock().completion_gone)
+        self.shared.as_ref().is_none_or(|shared| {
+            // ORDERING: a hint; Relaxed would do, Acquire keeps it simple to reason.
+            shared.state.load(Ordering::Acquire) == RX_GONE
+        })
     }
 }
 
@@ -125,16 +207,14 @@ impl<T> Drop for Completer<T> {
         let Some(shared) = self.shared.take() else {
             return; // completed
         };
-        let waker = {
-            let mut state = shared.lock();
-            if state.completer_gone {
-                return;
+        // ORDERING: Release publishes "no value will come"; Acquire takes over the
+        // waker the future published.
+        if shared.state.swap(TX_GONE, Ordering::AcqRel) == WAITING {
+            // SAFETY: as in `complete`: our swap out of WAITING made the slot ours.
+            if let Some(waker) = unsafe { shared.take_waker() } {
+                drop(shared);
+                wake(waker);
             }
-            state.completer_gone = true;
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            wake(waker);
         }
     }
 }
@@ -147,43 +227,206 @@ pub(crate) struct Completion<T> {
     shared: Arc<Shared<T>>,
 }
 
+impl<T> Completion<T> {
+    /// The result, in a state where the completer has acted (READY, TX_GONE) or the
+    /// value was taken (TAKEN).
+    fn finished(&self, state: u8) -> Result<T, VZError> {
+        if state != READY {
+            return Err(VZError::Cancelled);
+        }
+        // SAFETY: READY gives the value slot to the future.
+        let value = unsafe { self.shared.take_value() };
+        // ORDERING: after READY only this half moves the state (its drop); Relaxed
+        // is enough to remember the value is gone.
+        self.shared.state.store(TAKEN, Ordering::Relaxed);
+        value.ok_or(VZError::Cancelled)
+    }
+}
+
 impl<T> Future for Completion<T> {
     type Output = Result<T, VZError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let replaced = {
-            let mut state = self.shared.lock();
-            if let Some(value) = state.value.take() {
-                return Poll::Ready(Ok(value));
+        let shared = &self.shared;
+        // ORDERING: Acquire pairs with the completer's Release swap (the value).
+        let mut state = shared.state.load(Ordering::Acquire);
+        if state == WAITING {
+            // Take the waker slot back before looking at it: in WAITING the completer
+            // may take the waker at any moment.
+            // ORDERING: Acquire on success (the slot is ours again) and on failure (the
+            // completer moved the state; read its value).
+            state = match shared.state.compare_exchange(
+                WAITING,
+                EMPTY,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => EMPTY,
+                Err(now) => now,
+            };
+        }
+        if state == EMPTY {
+            // SAFETY: in EMPTY the waker slot is the future's.
+            let replaced = shared.waker.with_mut(|slot| unsafe {
+                match &*slot {
+                    // The same task polled again: keep its waker, no new clone.
+                    Some(waker) if waker.will_wake(cx.waker()) => None,
+                    _ => (*slot).replace(cx.waker().clone()),
+                }
+            });
+            // The previous task's waker is dropped before publishing, by its owner.
+            drop(replaced);
+            // ORDERING: Release publishes the waker to the completer (which swaps with
+            // Acquire); Acquire on failure reads the completer's value.
+            match shared
+                .state
+                .compare_exchange(EMPTY, WAITING, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Poll::Pending,
+                Err(now) => {
+                    // The completer acted in between and saw EMPTY, so it left the
+                    // waker slot alone: it is still ours; empty it.
+                    // SAFETY: the completer takes the waker only after swapping out of
+                    // WAITING, which the state never was since we emptied it.
+                    drop(unsafe { shared.take_waker() });
+                    state = now;
+                }
             }
-            if state.completer_gone {
-                return Poll::Ready(Err(VZError::Cancelled));
-            }
-            match &state.waker {
-                Some(waker) if waker.will_wake(cx.waker()) => None,
-                _ => state.waker.replace(cx.waker().clone()),
-            }
-        };
-        // The previous task's waker is dropped outside the lock.
-        drop(replaced);
-        Poll::Pending
+        }
+        // Every state but READY, TX_GONE and TAKEN returned or moved on above.
+        Poll::Ready(self.finished(state))
     }
 }
 
 impl<T> Drop for Completion<T> {
     fn drop(&mut self) {
-        let (value, waker) = {
-            let mut state = self.shared.lock();
-            state.completion_gone = true;
-            (state.value.take(), state.waker.take())
-        };
-        // A value that was delivered but never taken is released here.
-        drop(value);
-        drop(waker);
+        // ORDERING: Release tells the completer it may take its value back; Acquire
+        // reads a value the completer published, to drop it here.
+        match self.shared.state.swap(RX_GONE, Ordering::AcqRel) {
+            // A value delivered but never taken is released here.
+            // SAFETY: READY gives the value slot to the future.
+            READY => drop(unsafe { self.shared.take_value() }),
+            // Our own waker, which the completer will not touch after seeing RX_GONE.
+            // SAFETY: the completer takes the waker only after swapping out of
+            // WAITING, and it now finds RX_GONE instead.
+            WAITING => drop(unsafe { self.shared.take_waker() }),
+            _ => {}
+        }
     }
 }
 
-#[cfg(test)]
+/// Every interleaving of the two halves, explored by `loom`.
+#[cfg(all(test, arcbox_vz_loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    /// A waker that counts its wakes.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            // ORDERING: read after the threads are joined.
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn poll<T>(rx: &mut Completion<T>, waker: &Waker) -> Poll<Result<T, VZError>> {
+        Pin::new(rx).poll(&mut Context::from_waker(waker))
+    }
+
+    #[test]
+    fn a_completion_racing_a_poll_is_never_lost() {
+        loom::model(|| {
+            let (tx, mut rx) = channel::<u32>();
+            let producer = loom::thread::spawn(move || tx.complete(7));
+            let count = std::sync::Arc::new(Count::default());
+            let waker = Waker::from(std::sync::Arc::clone(&count));
+            let first = poll(&mut rx, &waker);
+            assert_eq!(producer.join().unwrap(), Ok(()));
+            match first {
+                Poll::Ready(value) => assert_eq!(value.unwrap(), 7),
+                Poll::Pending => {
+                    // Pending means the waker was stored before the completion: it
+                    // must have been woken, and the value must be there now.
+                    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+                    assert!(matches!(poll(&mut rx, &waker), Poll::Ready(Ok(7))));
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn a_new_waker_racing_the_completion_is_woken_or_sees_the_value() {
+        loom::model(|| {
+            let (tx, mut rx) = channel::<u32>();
+            let (a, b) = (
+                std::sync::Arc::new(Count::default()),
+                std::sync::Arc::new(Count::default()),
+            );
+            let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+            assert!(poll(&mut rx, &wa).is_pending());
+            let producer = loom::thread::spawn(move || tx.complete(1));
+            let second = poll(&mut rx, &wb);
+            producer.join().unwrap().unwrap();
+            if second.is_pending() {
+                assert_eq!(b.0.load(Ordering::SeqCst), 1, "the new task was not woken");
+                assert!(matches!(poll(&mut rx, &wb), Poll::Ready(Ok(1))));
+            }
+            assert!(a.0.load(Ordering::SeqCst) + b.0.load(Ordering::SeqCst) <= 1);
+        });
+    }
+
+    #[test]
+    fn a_drop_racing_the_completion_drops_the_value_once() {
+        loom::model(|| {
+            let drops = std::sync::Arc::new(AtomicUsize::new(0));
+            struct Payload(std::sync::Arc<AtomicUsize>);
+            impl Drop for Payload {
+                fn drop(&mut self) {
+                    // ORDERING: read after join.
+                    self.0.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            let (tx, mut rx) = channel::<Payload>();
+            let payload = Payload(std::sync::Arc::clone(&drops));
+            let producer = loom::thread::spawn(move || {
+                // A value handed back is released by the caller: dropped here.
+                drop(tx.complete(payload));
+            });
+            let waker = Waker::noop();
+            drop(poll(&mut rx, waker));
+            drop(rx);
+            producer.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    #[test]
+    fn a_dropped_completer_racing_a_poll_cancels() {
+        loom::model(|| {
+            let (tx, mut rx) = channel::<u32>();
+            let producer = loom::thread::spawn(move || drop(tx));
+            let count = std::sync::Arc::new(Count::default());
+            let waker = Waker::from(std::sync::Arc::clone(&count));
+            let first = poll(&mut rx, &waker);
+            producer.join().unwrap();
+            if first.is_pending() {
+                assert_eq!(count.0.load(Ordering::SeqCst), 1);
+            }
+            assert!(matches!(
+                poll(&mut rx, &waker),
+                Poll::Ready(Err(VZError::Cancelled))
+            ));
+        });
+    }
+}
+
+#[cfg(all(test, not(arcbox_vz_loom)))]
 pub(crate) mod tests {
     //! Runs under Miri: `cargo +nightly miri test --lib bridge::tests`.
     use super::*;
@@ -407,7 +650,7 @@ pub(crate) mod tests {
     }
 }
 
-#[cfg(all(test, not(miri)))]
+#[cfg(all(test, not(miri), not(arcbox_vz_loom)))]
 mod executor_tests {
     //! The same completion, sent from a plain thread, awaited by each executor.
     use super::channel;

@@ -28,7 +28,8 @@ pub(crate) mod foundation;
 #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 pub(crate) mod os_version;
 pub(crate) mod runtime;
-#[cfg(all(test, arcbox_vz_sim))]
+// Not in the loom build, which checks only the bridge.
+#[cfg(all(test, arcbox_vz_sim, not(arcbox_vz_loom)))]
 mod tests;
 pub(crate) mod vmnet;
 
