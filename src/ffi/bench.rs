@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::block::{ErrorArg, RcBlock};
@@ -149,61 +150,93 @@ fn block_round_trip() -> Pair {
 /// waker) versus a Mutex + Condvar slot per message.
 fn hand_off() -> Pair {
     const N: usize = 20_000;
+    /// Each side's executor: one parked thread's signal, made once and reused for
+    /// every message, so both sides pay exactly the same wake-up.
     fn bridge_round(n: usize) -> Duration {
         let (ping_tx, ping_rx): (Vec<_>, Vec<_>) =
             (0..n).map(|_| bridge::channel::<usize>()).unzip();
         let (pong_tx, pong_rx): (Vec<_>, Vec<_>) =
             (0..n).map(|_| bridge::channel::<usize>()).unzip();
         let echo = std::thread::spawn(move || {
+            let executor = Executor::new();
             for (rx, tx) in ping_rx.into_iter().zip(pong_tx) {
-                let v = block_on(rx).expect("sent");
+                let v = executor.block_on(rx).expect("sent");
                 let _ = tx.complete(v);
             }
         });
+        let executor = Executor::new();
         let d = timed(|| {
             for (i, (tx, rx)) in ping_tx.into_iter().zip(pong_rx).enumerate() {
                 let _ = tx.complete(i);
-                assert_eq!(block_on(rx).expect("sent"), i);
+                assert_eq!(executor.block_on(rx).expect("sent"), i);
             }
         });
         echo.join().expect("echo thread");
         d
     }
-    fn condvar_round(n: usize) -> Duration {
-        type Slot = Arc<(Mutex<Option<usize>>, Condvar)>;
-        let slot = || -> Slot { Arc::new((Mutex::new(None), Condvar::new())) };
-        let send = |s: &Slot, v: usize| {
-            *s.0.lock().expect("no poison") = Some(v);
-            s.1.notify_one();
-        };
-        let recv = |s: &Slot| {
-            let mut guard = s.0.lock().expect("no poison");
-            loop {
-                if let Some(v) = guard.take() {
-                    return v;
-                }
-                guard = s.1.wait(guard).expect("no poison");
-            }
-        };
-        let ping: Vec<Slot> = (0..n).map(|_| slot()).collect();
-        let pong: Vec<Slot> = (0..n).map(|_| slot()).collect();
-        let (ping2, pong2) = (ping.clone(), pong.clone());
+    /// The floor: the same executors, each woken by a bare `Waker` the other side
+    /// holds from the start, and one atomic per message for the value. What is left
+    /// between the two is the bridge: registering the waker and the state machine.
+    fn bare_waker_round(n: usize) -> Duration {
+        const NONE: usize = usize::MAX;
+        let ping: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..n).map(|_| AtomicUsize::new(NONE)).collect());
+        let pong: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..n).map(|_| AtomicUsize::new(NONE)).collect());
+        let main = Executor::new();
+        let (wake_main, echo_waker) = (main.waker(), Arc::new(Mutex::new(None::<Waker>)));
+        let (ping2, pong2, echo_waker2) = (
+            Arc::clone(&ping),
+            Arc::clone(&pong),
+            Arc::clone(&echo_waker),
+        );
+        let ready = Arc::new((Mutex::new(false), Condvar::new()));
+        let ready2 = Arc::clone(&ready);
         let echo = std::thread::spawn(move || {
-            for (rx, tx) in ping2.iter().zip(&pong2) {
-                let v = recv(rx);
-                send(tx, v);
+            let executor = Executor::new();
+            *echo_waker2.lock().expect("no poison") = Some(executor.waker());
+            *ready2.0.lock().expect("no poison") = true;
+            ready2.1.notify_one();
+            for i in 0..ping2.len() {
+                let v = executor.block_on(Slot(&ping2[i]));
+                // ORDERING: Release publishes the value to the main thread's Acquire.
+                pong2[i].store(v, Ordering::Release);
+                wake_main.wake_by_ref();
             }
         });
+        let mut started = ready.0.lock().expect("no poison");
+        while !*started {
+            started = ready.1.wait(started).expect("no poison");
+        }
+        drop(started);
+        let wake_echo = echo_waker.lock().expect("no poison").take().expect("set");
         let d = timed(|| {
-            for (i, (tx, rx)) in ping.iter().zip(&pong).enumerate() {
-                send(tx, i);
-                assert_eq!(recv(rx), i);
+            for i in 0..n {
+                // ORDERING: Release publishes the value to the echo thread's Acquire.
+                ping[i].store(i, Ordering::Release);
+                wake_echo.wake_by_ref();
+                assert_eq!(main.block_on(Slot(&pong[i])), i);
             }
         });
         echo.join().expect("echo thread");
         d
     }
-    let (ours, floor) = best_of(9, || bridge_round(N), || condvar_round(N));
+    /// A future that is ready once its atomic holds a value.
+    struct Slot<'a>(&'a AtomicUsize);
+    impl std::future::Future for Slot<'_> {
+        type Output = usize;
+        fn poll(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<usize> {
+            // ORDERING: Acquire pairs with the producer's Release store.
+            match self.0.load(Ordering::Acquire) {
+                usize::MAX => std::task::Poll::Pending,
+                v => std::task::Poll::Ready(v),
+            }
+        }
+    }
+    let (ours, floor) = best_of(9, || bridge_round(N), || bare_waker_round(N));
     Pair {
         name: "completion -> future ready (round trip)",
         unit: "ns/round trip",
@@ -261,7 +294,11 @@ fn vsock_throughput(device: &crate::VirtioSocketDevice) -> Pair {
             sender.join().expect("sender");
         })
     }
-    let connect = || block_on(device.connect(1024)).expect("connect");
+    let connect = || {
+        Executor::new()
+            .block_on(device.connect(1024))
+            .expect("connect")
+    };
     let (ours, floor) = best_of(5, || run(connect(), false), || run(connect(), true));
     let mib_s = |d: Duration| (TOTAL as f64 / (1 << 20) as f64) / d.as_secs_f64();
     Pair {
@@ -273,38 +310,54 @@ fn vsock_throughput(device: &crate::VirtioSocketDevice) -> Pair {
     }
 }
 
-/// Blocks this thread until the future is ready, sleeping on a Mutex + Condvar
-/// signal (as pollster does), so the hand-off benchmark compares the bridge with the
-/// same primitive as its floor.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    #[derive(Default)]
-    struct Signal {
-        woken: Mutex<bool>,
-        cond: Condvar,
+/// A minimal executor for one thread: a Mutex + Condvar signal (as pollster uses),
+/// made once and reused for every `block_on`, so that both sides of the hand-off
+/// benchmark pay the same wake-up and nothing else.
+struct Executor {
+    signal: Arc<Signal>,
+}
+
+#[derive(Default)]
+struct Signal {
+    woken: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl std::task::Wake for Signal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
     }
-    impl Wake for Signal {
-        fn wake(self: Arc<Self>) {
-            self.wake_by_ref();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            *self.woken.lock().expect("no poison") = true;
-            self.cond.notify_one();
+    fn wake_by_ref(self: &Arc<Self>) {
+        *self.woken.lock().expect("no poison") = true;
+        self.cond.notify_one();
+    }
+}
+
+impl Executor {
+    fn new() -> Self {
+        Self {
+            signal: Arc::new(Signal::default()),
         }
     }
-    let signal = Arc::new(Signal::default());
-    let waker = Waker::from(Arc::clone(&signal));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
+
+    fn waker(&self) -> Waker {
+        Waker::from(Arc::clone(&self.signal))
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        let waker = self.waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+            let mut woken = self.signal.woken.lock().expect("no poison");
+            while !*woken {
+                woken = self.signal.cond.wait(woken).expect("no poison");
+            }
+            *woken = false;
         }
-        let mut woken = signal.woken.lock().expect("no poison");
-        while !*woken {
-            woken = signal.cond.wait(woken).expect("no poison");
-        }
-        *woken = false;
     }
 }
 
