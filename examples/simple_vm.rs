@@ -16,6 +16,10 @@
 //!   there (in the guest: `socat - VSOCK-CONNECT:2:P`).
 //! - The exit status says why it stopped: 0 the guest powered off, 1 an error,
 //!   130 force-stopped after Ctrl-C.
+//! - On Linux (the simulator) `--kernel` may be left out: `cargo run --example
+//!   simple_vm` boots the simulator's fake guest from a stand-in kernel file, written
+//!   to a directory of its own under the temp dir and removed at exit. On macOS a
+//!   missing `--kernel` is an error that says where to get one.
 
 #[cfg(arcbox_vz_sim)]
 use arcbox_vz_sim as _; // links the Linux simulator
@@ -31,13 +35,17 @@ mod app {
 
     use arcbox_vz::*;
 
-    use crate::common::{Flags, base_configuration, kernel_flag, parse_memory};
+    #[cfg(not(arcbox_vz_sim))]
+    use crate::common::kernel_flag;
+    use crate::common::{Flags, base_configuration, parse_memory};
 
     const USAGE: &str = "usage: simple_vm --kernel PATH [--initrd PATH] [--cmdline TEXT] [--cpus N] \
         [--memory SIZE] [--disk PATH[,ro]]... [--share TAG=PATH[,ro]]... [--vsock-port PORT]";
 
     struct Args {
         kernel: String,
+        /// Keeps the stand-in kernel (on the simulator, without `--kernel`) until exit.
+        _stand_in: StandIn,
         initrd: Option<String>,
         cmdline: String,
         cpus: usize,
@@ -82,8 +90,9 @@ mod app {
                 Ok((tag.to_owned(), path.to_owned(), ro))
             })
             .collect::<Result<_, String>>()?;
-        Ok(Args {
-            kernel: kernel_flag(&flags)?,
+        let mut args = Args {
+            kernel: String::new(), // below
+            _stand_in: StandIn::default(),
             initrd: flags.get("initrd")?,
             cmdline: flags
                 .get("cmdline")?
@@ -108,7 +117,68 @@ mod app {
                 ),
                 None => None,
             },
-        })
+        };
+        // Last, once every other flag is known good: a stand-in is only made for a run.
+        (args.kernel, args._stand_in) = kernel_arg(&flags)?;
+        Ok(args)
+    }
+
+    /// Nothing to keep on macOS, where `--kernel` is required.
+    #[cfg(not(arcbox_vz_sim))]
+    type StandIn = ();
+
+    #[cfg(not(arcbox_vz_sim))]
+    fn kernel_arg(flags: &Flags) -> Result<(String, StandIn), String> {
+        Ok((kernel_flag(flags)?, ()))
+    }
+
+    #[cfg(arcbox_vz_sim)]
+    type StandIn = Option<StandInKernel>;
+
+    /// `--kernel`, or without it a stand-in kernel for the simulator's fake guest.
+    #[cfg(arcbox_vz_sim)]
+    fn kernel_arg(flags: &Flags) -> Result<(String, StandIn), String> {
+        if let Some(kernel) = flags.get("kernel")? {
+            return Ok((kernel, None));
+        }
+        let stand_in = StandInKernel::create()
+            .map_err(|e| format!("cannot write a stand-in kernel for the simulator: {e}"))?;
+        let path = stand_in.path().display().to_string();
+        eprintln!(
+            "[simple_vm] no --kernel: running the simulator's fake guest (stand-in kernel {path})"
+        );
+        Ok((path, Some(stand_in)))
+    }
+
+    /// A stand-in for an uncompressed kernel, for the simulator (which never runs it):
+    /// an ELF header in `$TMPDIR/simple_vm-<pid>/vmlinux`. The directory is removed
+    /// when this is dropped, at exit (also after an error or a panic).
+    #[cfg(arcbox_vz_sim)]
+    struct StandInKernel(std::path::PathBuf);
+
+    #[cfg(arcbox_vz_sim)]
+    impl StandInKernel {
+        fn create() -> std::io::Result<Self> {
+            let dir = std::env::temp_dir().join(format!("simple_vm-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let this = Self(dir); // removes the directory if the write fails
+            std::fs::write(
+                this.path(),
+                b"\x7fELF\x02\x01\x01\0stand-in kernel for the arcbox-vz simulator",
+            )?;
+            Ok(this)
+        }
+
+        fn path(&self) -> std::path::PathBuf {
+            self.0.join("vmlinux")
+        }
+    }
+
+    #[cfg(arcbox_vz_sim)]
+    impl Drop for StandInKernel {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     fn configuration(args: &Args) -> Result<VirtualMachineConfiguration, VZError> {

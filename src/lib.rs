@@ -78,6 +78,12 @@ pub mod vm;
 #[doc(hidden)]
 pub use ffi::bench::run as __run_benchmarks;
 
+/// The addresses of the crate's dispatch work functions, for the simulator's idle
+/// test (`tests/idle.rs`); not part of the API.
+#[cfg(arcbox_vz_sim)]
+#[doc(hidden)]
+pub use ffi::dispatch::work_functions as __sim_work_functions;
+
 pub use configuration::*;
 pub use device::*;
 pub use error::{FrameworkError, VZError};

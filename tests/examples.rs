@@ -1,7 +1,8 @@
 //! The examples against the simulator. `simple_vm` on a real pseudo-terminal: the fake
 //! guest's boot banner comes through the serial port to the terminal, the terminal is
 //! in raw mode while it runs, Ctrl-C stops the guest cleanly, the exit status says
-//! why, and the terminal is restored. The others run to completion (`gui_linux` with a
+//! why, and the terminal is restored; with no arguments at all it boots the fake guest
+//! from a stand-in kernel it removes at exit. The others run to completion (`gui_linux` with a
 //! guest that powers itself off).
 #![cfg(arcbox_vz_sim)]
 
@@ -68,6 +69,27 @@ fn lflag(fd: &OwnedFd) -> libc::tcflag_t {
     }
 }
 
+/// Starts `command` with the pty's terminal as its stdin, stdout, stderr and
+/// controlling terminal.
+fn spawn_on(pty: &Pty, command: &mut Command) -> std::process::Child {
+    let slave_fd = pty.slave.as_raw_fd();
+    command
+        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
+    // SAFETY: only async-signal-safe calls between fork and exec: a new session with
+    // the pty as its controlling terminal, so Ctrl-C on it sends SIGINT to the child.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setsid() < 0 || libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.spawn().unwrap()
+}
+
 /// Reads the terminal until `needle` appears.
 fn read_until(master: &mut File, seen: &mut String, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -112,7 +134,6 @@ fn simple_vm_shows_the_banner_and_stops_cleanly_on_ctrl_c() {
         "a fresh terminal is in canonical mode"
     );
 
-    let slave_fd = pty.slave.as_raw_fd();
     let mut command = Command::new(example("simple_vm"));
     command
         .args([
@@ -127,21 +148,7 @@ fn simple_vm_shows_the_banner_and_stops_cleanly_on_ctrl_c() {
         // Directory sharing is macOS 12 (before, a one-line error: see below).
         command.args(["--share", &format!("data={}", share.display())]);
     }
-    command
-        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
-    // SAFETY: only async-signal-safe calls between fork and exec: a new session with
-    // the pty as its controlling terminal, so Ctrl-C on it sends SIGINT to the child.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::setsid() < 0 || libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = command.spawn().unwrap();
+    let mut child = spawn_on(&pty, &mut command);
 
     let mut seen = String::new();
     read_until(
@@ -184,6 +191,69 @@ fn simple_vm_shows_the_banner_and_stops_cleanly_on_ctrl_c() {
     );
 }
 
+/// The first run of a newcomer on Linux: `cargo run --example simple_vm`, no
+/// arguments. The simulator's fake guest boots from a stand-in kernel, `poweroff`
+/// typed on the terminal ends it with exit status 0, the terminal is restored and the
+/// stand-in is gone.
+#[test]
+fn simple_vm_with_no_arguments_boots_the_fake_guest() {
+    let tmp = common::TempDir::new("simple-vm-first-run");
+    let mut pty = open_pty();
+    let before = lflag(&pty.slave);
+    let mut command = Command::new(example("simple_vm"));
+    command.env("TMPDIR", tmp.path());
+    let mut child = spawn_on(&pty, &mut command);
+
+    let mut seen = String::new();
+    read_until(
+        &mut pty.master,
+        &mut seen,
+        "Welcome to the arcbox-vz simulator",
+    );
+    let prefix = "[simple_vm] no --kernel: running the simulator's fake guest (stand-in kernel ";
+    let line = seen
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line saying so; the terminal showed:\n{seen}"));
+    let stand_in = PathBuf::from(line.trim_end().strip_suffix(')').unwrap());
+    assert!(
+        stand_in.starts_with(tmp.path()),
+        "{} is not under $TMPDIR",
+        stand_in.display()
+    );
+    assert!(stand_in.exists(), "{} while running", stand_in.display());
+    assert_eq!(
+        lflag(&pty.slave) & libc::ICANON,
+        0,
+        "raw mode while the guest runs"
+    );
+
+    pty.master.write_all(b"poweroff\r").unwrap();
+    read_until(
+        &mut pty.master,
+        &mut seen,
+        "the virtual machine stopped (GuestStopped)",
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status {status}; the terminal showed:\n{seen}"
+    );
+    assert!(seen.contains("reboot: Power down"), "{seen}");
+    assert_eq!(
+        lflag(&pty.slave),
+        before,
+        "the terminal settings are restored"
+    );
+    assert!(!stand_in.exists(), "{} is left behind", stand_in.display());
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "nothing is left in $TMPDIR"
+    );
+}
+
 #[test]
 fn simple_vm_reports_bad_input_in_one_line() {
     let dir = common::TempDir::new("simple-vm-bad");
@@ -200,7 +270,6 @@ fn simple_vm_reports_bad_input_in_one_line() {
             vec!["--kernel".to_owned(), gz.display().to_string()],
             "gzip-compressed",
         ),
-        (vec![], "--kernel PATH is required"),
         (
             vec![
                 "--kernel".to_owned(),

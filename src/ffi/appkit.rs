@@ -47,11 +47,6 @@ pub(crate) fn is_main_thread() -> bool {
 /// `-[NSApplication run]` is servicing it. A panic in `f` is caught at the queue
 /// boundary (libdispatch cannot unwind).
 pub(crate) fn main_queue_async(f: Box<dyn FnOnce() + Send>) {
-    extern "C" fn trampoline(context: *mut c_void) {
-        // SAFETY: `context` is the Box leaked below, handed over exactly once.
-        let f = unsafe { Box::from_raw(context.cast::<Box<dyn FnOnce() + Send>>()) };
-        let _ = catch_unwind(AssertUnwindSafe(|| super::runtime::autoreleasepool(*f)));
-    }
     let context = Box::into_raw(Box::new(f));
     // SAFETY: the main queue lives as long as the process; the trampoline takes
     // ownership of `context`.
@@ -59,9 +54,16 @@ pub(crate) fn main_queue_async(f: Box<dyn FnOnce() + Send>) {
         dispatch_async_f(
             (&raw const _dispatch_main_q).cast_mut().cast(),
             context.cast(),
-            trampoline,
+            main_queue_trampoline,
         )
     }
+}
+
+/// The work function of every [`main_queue_async`] item.
+pub(crate) extern "C" fn main_queue_trampoline(context: *mut c_void) {
+    // SAFETY: `context` is the Box leaked by main_queue_async, handed over exactly once.
+    let f = unsafe { Box::from_raw(context.cast::<Box<dyn FnOnce() + Send>>()) };
+    let _ = catch_unwind(AssertUnwindSafe(|| super::runtime::autoreleasepool(*f)));
 }
 
 /// What the window delegate does when its window is about to close (on the main

@@ -96,21 +96,10 @@ impl Queue {
     /// The non-generic part of [`exec_async`](Self::exec_async): one trampoline for
     /// every closure type.
     fn exec_async_boxed(&self, f: Box<dyn FnOnce() + Send>) {
-        extern "C" fn trampoline(context: *mut c_void) {
-            // SAFETY: `context` is the Box leaked below, handed over exactly once.
-            let f = unsafe { Box::from_raw(context.cast::<Box<dyn FnOnce() + Send>>()) };
-            let _ = catch_unwind(AssertUnwindSafe(|| {
-                let guard = Unwinding::new(Site::Callback(
-                    "running a work item on an arcbox-vz dispatch queue",
-                ));
-                (*f)();
-                guard.done();
-            }));
-        }
         let context = Box::into_raw(Box::new(f));
         // SAFETY: the queue is alive (we hold a reference) and retains itself while the
         // item is pending; the trampoline takes ownership of `context`.
-        unsafe { dispatch_async_f(self.0.as_ptr(), context.cast(), trampoline) }
+        unsafe { dispatch_async_f(self.0.as_ptr(), context.cast(), async_trampoline) }
     }
 
     /// Runs `f` on the queue and waits for its result. Called from a work item of this
@@ -131,24 +120,7 @@ impl Queue {
 
     /// The non-generic part of [`exec_sync`](Self::exec_sync).
     fn exec_sync_dyn(&self, f: &mut (dyn FnMut() + Send)) -> std::thread::Result<()> {
-        struct Context<'a> {
-            f: &'a mut (dyn FnMut() + Send),
-            result: std::thread::Result<()>,
-        }
-        extern "C" fn trampoline(context: *mut c_void) {
-            // SAFETY: `context` points to the Context on the waiting caller's stack,
-            // which dispatch_sync_f keeps alive and untouched until we return.
-            let context = unsafe { &mut *context.cast::<Context<'_>>() };
-            let f = &mut *context.f;
-            context.result = catch_unwind(AssertUnwindSafe(|| {
-                let guard = Unwinding::new(Site::Callback(
-                    "running synchronous work on an arcbox-vz dispatch queue",
-                ));
-                autoreleasepool(f);
-                guard.done();
-            }));
-        }
-        let mut context = Context { f, result: Ok(()) };
+        let mut context = SyncContext { f, result: Ok(()) };
         // SAFETY: the queue is alive; dispatch_sync_f returns only after the trampoline
         // has run, so `context` outlives its use. The caller checked that we are not on
         // this queue, so this cannot deadlock on it.
@@ -156,11 +128,59 @@ impl Queue {
             dispatch_sync_f(
                 self.0.as_ptr(),
                 ptr::addr_of_mut!(context).cast(),
-                trampoline,
+                sync_trampoline,
             )
         };
         context.result
     }
+}
+
+/// The work function of every [`Queue::exec_async`] item: runs the boxed closure.
+extern "C" fn async_trampoline(context: *mut c_void) {
+    // SAFETY: `context` is the Box leaked by exec_async_boxed, handed over exactly once.
+    let f = unsafe { Box::from_raw(context.cast::<Box<dyn FnOnce() + Send>>()) };
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let guard = Unwinding::new(Site::Callback(
+            "running a work item on an arcbox-vz dispatch queue",
+        ));
+        (*f)();
+        guard.done();
+    }));
+}
+
+/// What [`Queue::exec_sync`] hands to its work item: the closure, and the result of
+/// running it (a panic is carried back to the caller).
+struct SyncContext<'a> {
+    f: &'a mut (dyn FnMut() + Send),
+    result: std::thread::Result<()>,
+}
+
+/// The work function of every [`Queue::exec_sync`] item.
+extern "C" fn sync_trampoline(context: *mut c_void) {
+    // SAFETY: `context` points to the SyncContext on the waiting caller's stack, which
+    // dispatch_sync_f keeps alive and untouched until we return.
+    let context = unsafe { &mut *context.cast::<SyncContext<'_>>() };
+    let f = &mut *context.f;
+    context.result = catch_unwind(AssertUnwindSafe(|| {
+        let guard = Unwinding::new(Site::Callback(
+            "running synchronous work on an arcbox-vz dispatch queue",
+        ));
+        autoreleasepool(f);
+        guard.done();
+    }));
+}
+
+/// The addresses of every work function this crate hands to libdispatch (the queues'
+/// async and sync trampolines, and the main queue's), so the simulator can count the
+/// work items that are this crate's own (`tests/idle.rs`). Not API: simulator builds
+/// only.
+#[cfg(arcbox_vz_sim)]
+pub fn work_functions() -> [extern "C" fn(*mut c_void); 3] {
+    [
+        async_trampoline,
+        sync_trampoline,
+        super::appkit::main_queue_trampoline,
+    ]
 }
 
 impl Clone for Queue {

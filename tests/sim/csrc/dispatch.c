@@ -8,8 +8,11 @@
  * - autorelease frequency WORK_ITEM wraps each async item in a pool, INHERIT does not;
  * - dispatch_sync_f onto the queue you are running on is a deadlock: here it aborts.
  *
- * Simulator additions: sim_assert_queue (VZ's dispatch_assert_queue trap) and
- * sim_dispatch_quiesce, which joins finished queue threads so tests can count them.
+ * Simulator additions: sim_assert_queue (VZ's dispatch_assert_queue trap),
+ * sim_dispatch_quiesce, which joins finished queue threads so tests can count them,
+ * and work counters (sim_dispatch_work, sim_dispatch_runs_of): every work item run,
+ * by its queue's label and by its function, and which of them were timers
+ * (dispatch_after_f), so a test can show that an idle process does no work.
  *
  * The main queue (`_dispatch_main_q`, what dispatch_get_main_queue() returns) has no
  * thread of its own: as on macOS, its work runs only when the main thread services
@@ -29,6 +32,7 @@ struct item {
     dispatch_function_t fn;
     void *ctx;
     dispatch_time_t when;
+    int timer; /* from dispatch_after_f */
     struct sync_wait *sync;
     struct item *next;
 };
@@ -64,6 +68,7 @@ struct dispatch_queue_s {
     char *label;
     unsigned long autorelease_frequency;
     struct specific *specifics;
+    struct label_work *work; /* its label's counters; set by its first item */
 };
 
 static __thread struct dispatch_queue_s *current_queue;
@@ -125,8 +130,91 @@ const void *dispatch_queue_attr_make_with_autorelease_frequency(const void *attr
     return &attrs[frequency];
 }
 
+/* Work counters. Items are counted as they start, so a timer counts when it fires.
+ * Per label: a fixed table, looked up once per queue; per function: an open-addressing
+ * table filled with compare-and-swap. Counting costs two atomic adds per item. */
+struct label_work {
+    char label[96];
+    long items, timers;
+};
+
+#define LABEL_SLOTS 128
+static struct label_work label_work[LABEL_SLOTS];
+static size_t label_work_len;
+static pthread_mutex_t label_work_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define FUNCTION_SLOTS 1024
+static uintptr_t function_keys[FUNCTION_SLOTS];
+static long function_runs[FUNCTION_SLOTS];
+
+static struct label_work *label_work_for(const char *label)
+{
+    pthread_mutex_lock(&label_work_lock);
+    struct label_work *w = NULL;
+    for (size_t i = 0; i < label_work_len && w == NULL; i++)
+        if (strncmp(label_work[i].label, label, sizeof label_work[i].label - 1) == 0) w = &label_work[i];
+    if (w == NULL) {
+        if (label_work_len == LABEL_SLOTS) sim_fatal("dispatch shim: more than %d queue labels", LABEL_SLOTS);
+        w = &label_work[label_work_len];
+        snprintf(w->label, sizeof w->label, "%s", label);
+        __atomic_store_n(&label_work_len, label_work_len + 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&label_work_lock);
+    return w;
+}
+
+static size_t function_slot(dispatch_function_t fn, int insert)
+{
+    uintptr_t key = (uintptr_t)fn;
+    size_t i = (size_t)(key >> 4) % FUNCTION_SLOTS;
+    for (size_t n = 0; n < FUNCTION_SLOTS; n++, i = (i + 1) % FUNCTION_SLOTS) {
+        uintptr_t seen = __atomic_load_n(&function_keys[i], __ATOMIC_ACQUIRE);
+        if (seen == 0) {
+            if (!insert) return FUNCTION_SLOTS;
+            if (__atomic_compare_exchange_n(&function_keys[i], &seen, key, 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE))
+                seen = key;
+        }
+        if (seen == key) return i;
+    }
+    if (insert) sim_fatal("dispatch shim: more than %d work functions", FUNCTION_SLOTS);
+    return FUNCTION_SLOTS;
+}
+
+/* Runs on the queue's one thread (the main thread for the main queue), so `q->work`
+ * needs no lock. */
+static void count_item(struct dispatch_queue_s *q, const struct item *it)
+{
+    if (q->work == NULL) q->work = label_work_for(q->label);
+    __atomic_add_fetch(&q->work->items, 1, __ATOMIC_RELAXED);
+    if (it->timer) __atomic_add_fetch(&q->work->timers, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&function_runs[function_slot(it->fn, 1)], 1, __ATOMIC_RELAXED);
+}
+
+/* Work items run so far on the queues labelled `label` (every queue, the main queue
+ * included, when NULL), and how many of them were timers. */
+void sim_dispatch_work(const char *label, long *items, long *timers)
+{
+    *items = *timers = 0;
+    size_t n = __atomic_load_n(&label_work_len, __ATOMIC_ACQUIRE);
+    for (size_t i = 0; i < n; i++) {
+        if (label != NULL && strncmp(label_work[i].label, label, sizeof label_work[i].label - 1) != 0)
+            continue;
+        *items += __atomic_load_n(&label_work[i].items, __ATOMIC_RELAXED);
+        *timers += __atomic_load_n(&label_work[i].timers, __ATOMIC_RELAXED);
+    }
+}
+
+/* Work items run so far, on any queue, whose function is `fn`. */
+long sim_dispatch_runs_of(dispatch_function_t fn)
+{
+    size_t i = function_slot(fn, 0);
+    return i == FUNCTION_SLOTS ? 0 : __atomic_load_n(&function_runs[i], __ATOMIC_RELAXED);
+}
+
 static void run_item(struct dispatch_queue_s *q, struct item *it)
 {
+    count_item(q, it);
     struct dispatch_queue_s *saved = current_queue;
     current_queue = q;
     int pool_per_item = it->sync == NULL && q->autorelease_frequency == AUTORELEASE_WORK_ITEM;
@@ -303,7 +391,9 @@ void dispatch_after_f(dispatch_time_t when, dispatch_queue_t q, void *ctx, dispa
 {
     if (q == &_dispatch_main_q) sim_fatal("dispatch shim: dispatch_after_f onto the main queue is not modelled");
     if (when == DISPATCH_TIME_FOREVER) return;
-    enqueue(q, new_item(fn, ctx, when == DISPATCH_TIME_NOW ? now_ns() : when));
+    struct item *it = new_item(fn, ctx, when == DISPATCH_TIME_NOW ? now_ns() : when);
+    it->timer = 1;
+    enqueue(q, it);
 }
 
 void sim_after_ms(dispatch_queue_t q, uint64_t ms, void *ctx, dispatch_function_t fn)

@@ -27,6 +27,10 @@ int sim_on_queue(dispatch_queue_t q);
 void sim_assert_queue(dispatch_queue_t q, const char *what);
 /* Runs fn(ctx) on q after `ms` milliseconds. */
 void sim_after_ms(dispatch_queue_t q, uint64_t ms, void *ctx, dispatch_function_t fn);
+/* Work items run so far, on the queues labelled `label` (all when NULL), and of those
+ * the timers; and on any queue, the items whose function is `fn`. */
+void sim_dispatch_work(const char *label, long *items, long *timers);
+long sim_dispatch_runs_of(dispatch_function_t fn);
 
 /* The main queue (dispatch.c): serviced only by sim_main_queue_run_one, which the
  * fake -[NSApplication run] calls on the main thread. */

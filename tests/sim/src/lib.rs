@@ -26,6 +26,8 @@ pub mod raw {
         pub fn sim_live_blocks() -> c_long;
         pub fn sim_dispatch_quiesce(timeout_ms: c_long) -> c_long;
         pub fn sim_dispatch_live_queues() -> c_long;
+        pub fn sim_dispatch_work(label: *const c_char, items: *mut c_long, timers: *mut c_long);
+        pub fn sim_dispatch_runs_of(function: extern "C" fn(*mut c_void)) -> c_long;
 
         pub fn sim_call_block1_on_thread(
             block: *mut c_void,
@@ -114,6 +116,52 @@ pub fn live_blocks() -> i64 {
 pub fn quiesce(timeout: Duration) -> i64 {
     // SAFETY: waits on the shim's own lock and joins threads that have finished.
     unsafe { raw::sim_dispatch_quiesce(timeout.as_millis() as i64) }
+}
+
+/// Work items the dispatch shim has run since the process started (counted as they
+/// start, so a timer counts when it fires).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Every work item: async, sync and timers.
+    pub items: i64,
+    /// Of those, the timers (`dispatch_after_f`).
+    pub timers: i64,
+}
+
+impl std::ops::Sub for Work {
+    type Output = Work;
+    fn sub(self, earlier: Work) -> Work {
+        Work {
+            items: self.items - earlier.items,
+            timers: self.timers - earlier.timers,
+        }
+    }
+}
+
+/// The work run so far on the queues labelled `label` (every queue, the main queue
+/// included, when `None`).
+///
+/// # Panics
+///
+/// When `label` contains a NUL byte.
+pub fn work(label: Option<&str>) -> Work {
+    let label = label.map(|l| std::ffi::CString::new(l).expect("a label without NUL"));
+    let (mut items, mut timers) = (0, 0);
+    // SAFETY: the label is NUL-terminated or NULL; the shim writes the two counts.
+    unsafe {
+        raw::sim_dispatch_work(
+            label.as_ref().map_or(std::ptr::null(), |l| l.as_ptr()),
+            &raw mut items,
+            &raw mut timers,
+        )
+    };
+    Work { items, timers }
+}
+
+/// Work items run so far, on any queue, whose work function is `function`.
+pub fn runs_of(function: extern "C" fn(*mut std::ffi::c_void)) -> i64 {
+    // SAFETY: the shim only compares the function's address.
+    unsafe { raw::sim_dispatch_runs_of(function) }
 }
 
 /// While held, no dispatch queue starts a new work item: work queued meanwhile runs,
