@@ -2,7 +2,7 @@
 # The whole check, as CI runs it: formatting, clippy for the simulator and both
 # Apple targets, the simulator test suite and doc examples (on the newest macOS, on
 # 11.0, the runtime suites on every release between, and under 20 seeds), Miri on the
-# completion bridge, the suite under valgrind, the short soak, the docs, the MSRV
+# completion bridge, loom on the bridge, the suite under valgrind, the short soak, the docs, the MSRV
 # build and the package contents.
 #
 # Needs (Debian/Ubuntu): clang libblocksruntime-dev libgnustep-base-dev valgrind,
@@ -52,7 +52,7 @@ run_logged() { # log, then the command; prints the failures and the replay hint
 step "simulator test suite at macOS 11.0"
 ARCBOX_VZ_SIM_MACOS=11.0 run_logged target/test-suite-11.0.log cargo test --tests
 grep -c "^test result: ok" target/test-suite-11.0.log | xargs echo "test binaries passed:"
-RUNTIME_SUITES=(--test lifecycle --test vsock --test teardown --test runtime_devices --test arm64_surface --test simulator --test console_events --test device_events --test displays --test gui --test macos_installer)
+RUNTIME_SUITES=(--test lifecycle --test vsock --test teardown --test runtime_devices --test arm64_surface --test simulator --test console_events --test device_events --test displays --test gui --test macos_installer --test idle)
 for release in 12.0 13.0 14.0 15.0; do
     step "runtime and configuration suites at macOS $release"
     ARCBOX_VZ_SIM_MACOS=$release run_logged "target/test-suite-$release.log" \
@@ -76,6 +76,10 @@ RUSTDOCFLAGS="--cfg arcbox_vz_sim" cargo test --doc
 
 step "Miri: the completion bridge"
 cargo +nightly miri test --lib bridge::tests
+
+step "loom: every interleaving of the completion bridge"
+RUSTFLAGS="--cfg arcbox_vz_sim --cfg arcbox_vz_loom" CARGO_TARGET_DIR=target/loom \
+    cargo test --release --lib bridge::loom_tests
 
 step "valgrind: the suite, and leak growth from N to 2N"
 scripts/valgrind.sh
