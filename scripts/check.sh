@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole check, as CI runs it: formatting, clippy for the simulator and both
 # Apple targets, the simulator test suite and doc examples (on the newest macOS, on
-# 11.0, the runtime suites on every release between, and under 20 seeds), Miri on the
-# completion bridge, loom on the bridge, the suite under valgrind, the short soak, the docs, the MSRV
-# build and the package contents.
+# 11.0, the runtime suites on every release between, and under 20 seeds), Miri and
+# loom on the completion bridge, the suite under valgrind, the short soak, the docs,
+# the MSRV build and the package contents.
 #
 # Needs (Debian/Ubuntu): clang libblocksruntime-dev libgnustep-base-dev valgrind,
 # rustup targets aarch64-apple-darwin and x86_64-apple-darwin, nightly with miri and
