@@ -413,7 +413,7 @@ impl Crate {
                         .find(|&j| toks[j] == Tok::Punct(';'))
                         .unwrap_or(toks.len());
                     let mut trees = Vec::new();
-                    use_tree(&toks[i + 1..end], &mut Vec::new(), &mut trees);
+                    use_tree(&toks[i + 1..end], &[], &mut trees);
                     for (path, glob, name) in trees {
                         self.modules
                             .entry(current.clone())
@@ -660,12 +660,8 @@ fn is_public(toks: &[Tok], at: usize) -> bool {
 }
 
 /// The leaves of a use tree: (path, glob, the name it binds).
-fn use_tree(
-    toks: &[Tok],
-    prefix: &mut Vec<String>,
-    out: &mut Vec<(ModPath, bool, Option<String>)>,
-) {
-    let mut path = prefix.clone();
+fn use_tree(toks: &[Tok], prefix: &[String], out: &mut Vec<(ModPath, bool, Option<String>)>) {
+    let mut path = prefix.to_vec();
     let mut i = 0;
     if toks.first() == Some(&Tok::PathSep) {
         return; // `::core::..`: another crate
@@ -674,6 +670,9 @@ fn use_tree(
         match &toks[i] {
             Tok::Ident(word) if word == "as" => {
                 let alias = ident(toks.get(i + 1)).map(str::to_owned);
+                if path.last().map(String::as_str) == Some("self") {
+                    path.pop(); // `{self as name}`
+                }
                 out.push((path, false, alias.filter(|a| a != "_")));
                 return;
             }
@@ -697,14 +696,14 @@ fn use_tree(
                             depth -= 1;
                             if depth == 0 {
                                 if start < j {
-                                    use_tree(&toks[start..j], &mut path.clone(), out);
+                                    use_tree(&toks[start..j], &path, out);
                                 }
                                 return;
                             }
                         }
                         Tok::Punct(',') if depth == 1 => {
                             if start < j {
-                                use_tree(&toks[start..j], &mut path.clone(), out);
+                                use_tree(&toks[start..j], &path, out);
                             }
                             start = j + 1;
                         }

@@ -25,6 +25,7 @@ pub(crate) mod encode;
 pub(crate) mod exception;
 pub(crate) mod fd;
 pub(crate) mod foundation;
+pub(crate) mod objc;
 #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 pub(crate) mod os_version;
 pub(crate) mod runtime;
