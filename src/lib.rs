@@ -61,6 +61,9 @@
 //! Supported: macOS 11 or later, Apple silicon and Intel. MSRV: Rust 1.85.
 #![deny(unsafe_code)]
 
+#[cfg(arcbox_vz_bench)]
+#[allow(unsafe_code)] // calls the simulator's C benchmark helpers
+mod bench;
 mod bridge;
 pub mod configuration;
 pub mod device;
@@ -75,7 +78,7 @@ pub mod vm;
 /// The micro-benchmarks (`scripts/bench.sh`); not part of the API.
 #[cfg(arcbox_vz_bench)]
 #[doc(hidden)]
-pub use ffi::bench::run as __run_benchmarks;
+pub use bench::run as __run_benchmarks;
 
 pub use configuration::*;
 pub use device::*;

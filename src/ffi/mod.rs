@@ -16,8 +16,6 @@
 //! framework. If one happens anyway, [`exception`] names it on stderr.
 
 pub(crate) mod appkit;
-#[cfg(arcbox_vz_bench)]
-pub(crate) mod bench;
 pub(crate) mod block;
 pub(crate) mod delegate;
 pub(crate) mod dispatch;
