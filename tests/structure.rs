@@ -135,8 +135,13 @@ fn the_reader_finds_what_it_should() {
     );
 }
 
+/// `src/`, or the directory in `$ARCBOX_VZ_STRUCTURE_SRC` (to check another tree,
+/// like an older commit's `src/` from `git archive`).
 fn src_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+    match std::env::var_os("ARCBOX_VZ_STRUCTURE_SRC") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+    }
 }
 
 fn relative(path: &Path) -> String {
@@ -535,7 +540,7 @@ impl Crate {
                     continue;
                 }
             }
-            let target = match self.resolve(&path, 0) {
+            let target = match self.resolve(&path, &mut Vec::new()) {
                 Some(Target::Module(m)) => self.modules[&m].file.clone(),
                 Some(Target::Item(file)) => file,
                 None => continue,
@@ -558,17 +563,14 @@ impl Crate {
 
     /// What the absolute `path` names: a module, or an item and the file defining it.
     /// (The rest of a path past an item, `Item::new` or `Enum::Variant`, is inside it.)
-    fn resolve(&self, path: &[String], hops: usize) -> Option<Target> {
-        if hops > 16 {
-            return None; // a re-export loop: the compiler would have refused it
-        }
+    fn resolve(&self, path: &[String], visiting: &mut Vec<(ModPath, String)>) -> Option<Target> {
         let mut module: ModPath = Vec::new();
         for segment in path {
             let m = self.modules.get(&module)?;
             // Not found (a name made by a macro, or a gap in this reader): charge the
             // module's file.
             match self
-                .lookup(&module, segment, hops)
+                .lookup(&module, segment, visiting)
                 .unwrap_or_else(|| Target::Item(m.file.clone()))
             {
                 Target::Module(m) => module = m,
@@ -578,8 +580,31 @@ impl Crate {
         Some(Target::Module(module))
     }
 
-    /// What `name` is in `module`, if it is found there.
-    fn lookup(&self, module: &ModPath, name: &str, hops: usize) -> Option<Target> {
+    /// What `name` is in `module`, if it is found there. `visiting`: the lookups in
+    /// progress, which globs (`pub use child::*` and `use super::*` in the child)
+    /// would otherwise go round forever.
+    fn lookup(
+        &self,
+        module: &ModPath,
+        name: &str,
+        visiting: &mut Vec<(ModPath, String)>,
+    ) -> Option<Target> {
+        let key = (module.clone(), name.to_owned());
+        if visiting.contains(&key) {
+            return None;
+        }
+        visiting.push(key);
+        let found = self.lookup_here(module, name, visiting);
+        visiting.pop();
+        found
+    }
+
+    fn lookup_here(
+        &self,
+        module: &ModPath,
+        name: &str,
+        visiting: &mut Vec<(ModPath, String)>,
+    ) -> Option<Target> {
         let m = self.modules.get(module)?;
         let child: ModPath = module.iter().cloned().chain([name.to_owned()]).collect();
         if m.children.contains(name) && self.modules.contains_key(&child) {
@@ -591,7 +616,7 @@ impl Crate {
         for import in m.imports.iter().filter(|i| !i.glob) {
             if import.name.as_deref() == Some(name) {
                 if let Some(path) = self.absolute(module, &import.path) {
-                    if let Some(target) = self.resolve(&path, hops + 1) {
+                    if let Some(target) = self.resolve(&path, visiting) {
                         return Some(target);
                     }
                 }
@@ -601,9 +626,9 @@ impl Crate {
             let Some(source) = self.absolute(module, &import.path) else {
                 continue;
             };
-            if let Some(Target::Module(source)) = self.resolve(&source, hops + 1) {
+            if let Some(Target::Module(source)) = self.resolve(&source, visiting) {
                 if source != *module {
-                    if let Some(target) = self.lookup(&source, name, hops + 1) {
+                    if let Some(target) = self.lookup(&source, name, visiting) {
                         return Some(target);
                     }
                 }
