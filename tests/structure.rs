@@ -1,4 +1,5 @@
-//! The shape of `src/`: its import graph has no cycle, and no file is over 1,000 lines.
+//! The shape of `src/`: its import graph has no cycle, the raw layer (`ffi/`) and the
+//! errors stay at the bottom of it, and no file is over 1,000 lines.
 //!
 //! The test reads the sources; it does not use the crate, so it runs the same under
 //! every cfg and on every target.
@@ -73,6 +74,45 @@ fn import_graph_has_no_cycle() {
         }
         panic!("{message}");
     }
+}
+
+/// The layers the cycle test cannot see: the raw layer, `ffi/`, depends on nothing
+/// above it (only on `error.rs` and `error_code.rs`, which everyone uses), and those
+/// two import nothing but leaves (files that import nothing of the crate).
+///
+/// One exception: `ffi/tests.rs`, the raw layer's own tests (`cfg(test)`), awaits
+/// completion handlers through `bridge.rs`, as the layers above do.
+#[test]
+fn the_raw_layer_and_the_errors_stay_at_the_bottom() {
+    let graph = Crate::read(&src_dir()).graph();
+    let errors = ["src/error.rs", "src/error_code.rs"];
+    let mut wrong = Vec::new();
+    for (from, targets) in &graph.edges {
+        for to in targets {
+            let bad = if from == "src/ffi/tests.rs" {
+                to != "src/bridge.rs"
+                    && !to.starts_with("src/ffi/")
+                    && !errors.contains(&to.as_str())
+            } else if from.starts_with("src/ffi/") {
+                !to.starts_with("src/ffi/") && !errors.contains(&to.as_str())
+            } else if errors.contains(&from.as_str()) {
+                !errors.contains(&to.as_str()) && !graph.edges[to].is_empty()
+            } else {
+                false
+            };
+            if bad {
+                for via in &graph.via[&(from.clone(), to.clone())] {
+                    wrong.push(format!("  {from} → {to}: {via}"));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "edges out of the bottom layers (src/ffi/ may use only itself and the errors; \
+         the errors only leaves):\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
