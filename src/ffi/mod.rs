@@ -14,6 +14,16 @@
 //! Objective-C exception is never undefined behaviour; it still ends the process,
 //! which is why the layers above validate every input before it reaches the
 //! framework. If one happens anyway, [`exception`] names it on stderr.
+//!
+//! # Files
+//!
+//! [`objc`] is the bottom: `Object`, `Sel`, `BOOL`, the raw libobjc functions,
+//! `sel!` and autorelease pools, with no other import. [`encode`] (type encodings and
+//! the argument tuples of a send) and [`exception`] build on it, [`runtime`] (message
+//! sending, classes, `objc_methods!`) on those; [`foundation`], [`block`],
+//! [`dispatch`], [`delegate`] (defining classes at run time, for the delegates in
+//! `vm/` and `socket/`), [`appkit`], [`fd`] and [`vmnet`] on top. The raw layer uses
+//! nothing of the crate outside it but the errors (`tests/structure.rs`).
 
 pub(crate) mod appkit;
 pub(crate) mod block;
