@@ -39,6 +39,16 @@
 //!
 //! `#[cfg]` is ignored: every file is read, test modules and benchmarks included, as
 //! the layering should not depend on the build.
+//!
+//! # The layers
+//!
+//! No cycle is not yet an order: `the_raw_layer_and_the_errors_stay_at_the_bottom`
+//! also holds `ffi/` to using only itself, `error.rs` and `error_code.rs`, and those
+//! two to importing only files that import nothing (see "Map of the crate" in
+//! `src/lib.rs` for the rest of the order).
+//!
+//! To check another tree, like an older commit's (`git archive COMMIT src | tar -x -C
+//! /tmp/old`), set `ARCBOX_VZ_STRUCTURE_SRC=/tmp/old/src`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
