@@ -40,6 +40,8 @@
 //!
 //! # Map of the crate
 //!
+//! The public modules:
+//!
 //! - [`configuration`]: [`VirtualMachineConfiguration`], boot loaders, the platform;
 //!   on Apple silicon also macOS guests (`MacOSRestoreImage`, `MacPlatformConfiguration`,
 //!   and `MacOSBundle`, the four files of an installed guest kept together).
@@ -49,6 +51,28 @@
 //! - [`socket`]: vsock connections and listeners.
 //! - [`gui`]: a window onto a running virtual machine (AppKit, on the main thread).
 //! - [`VZError`]: the one error type.
+//!
+//! The files of `src/`, bottom to top. `tests/structure.rs` checks that their imports
+//! form no circle, that `ffi/` uses nothing above the errors, and that the errors
+//! import only files that import nothing.
+//!
+//! 1. `ffi/`, the raw layer: every `unsafe` line that talks to Objective-C, blocks,
+//!    libdispatch and vmnet. `objc.rs` (the runtime's own types and functions) is its
+//!    bottom, then `encode.rs`, `exception.rs`, `runtime.rs` (message sending) and
+//!    the rest, among them `delegate.rs`, which defines the classes of the delegates
+//!    above without knowing them.
+//! 2. `error.rs` and `error_code.rs`, used by everyone; they import only files that
+//!    import nothing (`vm/state.rs` for `VirtualMachineState`,
+//!    `device/vmnet_error.rs` for `VmnetError`). `bridge.rs`, the completion channel
+//!    that wakes the crate's futures, uses only them.
+//! 3. `configuration/` and `device/`, the builders. They look up in two places:
+//!    `VirtualMachineConfiguration::build` makes the [`VirtualMachine`], and the
+//!    runtime device handles hold the VM's `DeviceHandle`; `vm/handle.rs` and what
+//!    it uses do not name them back.
+//! 4. The running virtual machine and vsock, `vm/` and `socket/`, each with the
+//!    Objective-C delegate classes it installs (`vm/delegate.rs`,
+//!    `socket/delegate.rs`, ...), and `gui.rs`.
+//! 5. `bench.rs`: the micro-benchmarks, built only with `--cfg arcbox_vz_bench`.
 //!
 //! # Threading and safety
 //!
@@ -61,6 +85,9 @@
 //! Supported: macOS 11 or later, Apple silicon and Intel. MSRV: Rust 1.85.
 #![deny(unsafe_code)]
 
+#[cfg(arcbox_vz_bench)]
+#[allow(unsafe_code)] // calls the simulator's C benchmark helpers
+mod bench;
 #[allow(unsafe_code)] // a lock-free one-shot channel, model-checked with loom and run under Miri
 mod bridge;
 pub mod configuration;
@@ -76,7 +103,7 @@ pub mod vm;
 /// The micro-benchmarks (`scripts/bench.sh`); not part of the API.
 #[cfg(arcbox_vz_bench)]
 #[doc(hidden)]
-pub use ffi::bench::run as __run_benchmarks;
+pub use bench::run as __run_benchmarks;
 
 /// The addresses of the crate's dispatch work functions, for the simulator's idle
 /// test (`tests/idle.rs`); not part of the API.

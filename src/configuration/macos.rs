@@ -341,18 +341,6 @@ impl MacOSConfigurationRequirements {
         }
         self.hardware_model().require_supported()
     }
-
-    /// [`check`](Self::check) with the CPU count and memory size of `configuration`.
-    ///
-    /// # Errors
-    ///
-    /// As for [`check`](Self::check).
-    pub fn check_configuration(
-        &self,
-        configuration: &crate::VirtualMachineConfiguration,
-    ) -> Result<(), VZError> {
-        self.check(configuration.cpu_count(), configuration.memory_size())
-    }
 }
 
 /// `VZMacHardwareModel` (macOS 12, Apple silicon): the virtual Mac model a guest was

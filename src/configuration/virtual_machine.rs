@@ -497,7 +497,7 @@ impl VirtualMachineConfiguration {
         self.validate()?;
         let vm = VirtualMachine::from_configuration(&self.obj)?;
         // The framework's attachments point at their vmnet networks; the VM holds them.
-        vm.keep_vmnet_networks(
+        vm.keep_alive(
             self.network_devices
                 .iter()
                 .filter_map(|device| match device.attachment() {
@@ -507,5 +507,22 @@ impl VirtualMachineConfiguration {
                 .collect(),
         );
         Ok(vm)
+    }
+}
+
+// Beside the configuration it reads, so that `macos.rs` (which the boot loader and the
+// platform name) does not depend on this file.
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+impl crate::configuration::MacOSConfigurationRequirements {
+    /// [`check`](Self::check) with the CPU count and memory size of `configuration`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`check`](Self::check).
+    pub fn check_configuration(
+        &self,
+        configuration: &VirtualMachineConfiguration,
+    ) -> Result<(), VZError> {
+        self.check(configuration.cpu_count(), configuration.memory_size())
     }
 }

@@ -11,7 +11,7 @@
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
-use super::runtime::{Bool, Object, Sel};
+use super::objc::{Bool, Object, Sel};
 
 /// The kinds of argument and return value we send, with the type codes each accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -301,7 +301,7 @@ mod checked {
     use std::sync::{Mutex, PoisonError};
 
     use super::{Encoding, mismatch};
-    use crate::ffi::runtime::{Object, Sel, raw};
+    use crate::ffi::objc::{Object, Sel, raw};
 
     static VERIFIED: Mutex<Option<HashSet<(usize, usize)>>> = Mutex::new(None);
 
@@ -339,6 +339,66 @@ mod checked {
             .insert(key);
     }
 }
+
+/// The arguments of a message send: tuples of [`Encode`] types.
+///
+/// # Safety
+///
+/// `invoke` must call `imp` with exactly these arguments after the receiver and the
+/// selector, and `ENCODINGS` must list them in order.
+pub(crate) unsafe trait MessageArgs: Sized {
+    /// Read by the debug-build checks only.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    const ENCODINGS: &'static [Encoding];
+
+    /// # Safety
+    ///
+    /// `imp` is `objc_msgSend` and the method named by `sel` takes these arguments
+    /// and returns `R`.
+    unsafe fn invoke<R: EncodeReturn>(
+        imp: unsafe extern "C-unwind" fn(),
+        receiver: *mut Object,
+        sel: Sel,
+        args: Self,
+    ) -> R;
+}
+
+macro_rules! message_args {
+    ($($arg:ident),*) => {
+        // SAFETY: `invoke` passes the tuple's fields in order, as ENCODINGS lists them.
+        unsafe impl<$($arg: Encode),*> MessageArgs for ($($arg,)*) {
+            const ENCODINGS: &'static [Encoding] = &[$($arg::ENCODING),*];
+
+            #[inline]
+            #[allow(non_snake_case)]
+            unsafe fn invoke<R: EncodeReturn>(
+                imp: unsafe extern "C-unwind" fn(),
+                receiver: *mut Object,
+                sel: Sel,
+                ($($arg,)*): Self,
+            ) -> R {
+                type Imp<R $(, $arg)*> = unsafe extern "C-unwind" fn(*mut Object, Sel $(, $arg)*) -> R;
+                // SAFETY: objc_msgSend has no prototype of its own; it jumps to the
+                // method with the caller's registers untouched, so calling it through
+                // the method's exact non-variadic signature is its documented use.
+                let imp = unsafe { core::mem::transmute::<unsafe extern "C-unwind" fn(), Imp<R $(, $arg)*>>(imp) };
+                // SAFETY: the caller guarantees the method has this signature.
+                unsafe { imp(receiver, sel $(, $arg)*) }
+            }
+        }
+    };
+}
+
+message_args!();
+message_args!(A);
+message_args!(A, B);
+message_args!(A, B, C);
+message_args!(A, B, C, D);
+message_args!(A, B, C, D, E);
+message_args!(A, B, C, D, E, F);
+message_args!(A, B, C, D, E, F, G);
+message_args!(A, B, C, D, E, F, G, H);
+message_args!(A, B, C, D, E, F, G, H, I);
 
 #[cfg(test)]
 mod tests {

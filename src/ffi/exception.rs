@@ -49,7 +49,8 @@ use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 
-use super::runtime::{AutoreleasePool, MessageArgs, Object, Sel, raw, sel};
+use super::encode::MessageArgs;
+use super::objc::{AutoreleasePool, Object, Sel, raw, sel};
 
 /// `objc_exception_preprocessor`: `id (*)(id exception)`.
 type Preprocessor = unsafe extern "C-unwind" fn(*mut Object) -> *mut Object;

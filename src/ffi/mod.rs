@@ -14,10 +14,18 @@
 //! Objective-C exception is never undefined behaviour; it still ends the process,
 //! which is why the layers above validate every input before it reaches the
 //! framework. If one happens anyway, [`exception`] names it on stderr.
+//!
+//! # Files
+//!
+//! [`objc`] is the bottom: `Object`, `Sel`, `BOOL`, the raw libobjc functions,
+//! `sel!` and autorelease pools, with no other import. [`encode`] (type encodings and
+//! the argument tuples of a send) and [`exception`] build on it, [`runtime`] (message
+//! sending, classes, `objc_methods!`) on those; [`foundation`], [`block`],
+//! [`dispatch`], [`delegate`] (defining classes at run time, for the delegates in
+//! `vm/` and `socket/`), [`appkit`], [`fd`] and [`vmnet`] on top. The raw layer uses
+//! nothing of the crate outside it but the errors (`tests/structure.rs`).
 
 pub(crate) mod appkit;
-#[cfg(arcbox_vz_bench)]
-pub(crate) mod bench;
 pub(crate) mod block;
 pub(crate) mod delegate;
 pub(crate) mod dispatch;
@@ -25,6 +33,7 @@ pub(crate) mod encode;
 pub(crate) mod exception;
 pub(crate) mod fd;
 pub(crate) mod foundation;
+pub(crate) mod objc;
 #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 pub(crate) mod os_version;
 pub(crate) mod runtime;

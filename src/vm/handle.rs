@@ -81,18 +81,23 @@ impl VirtualMachine {
         })
     }
 
-    /// Keeps `networks` (those of vmnet attachments given to the framework) alive
-    /// until the `VZVirtualMachine` is released.
-    pub(crate) fn keep_vmnet_networks(&self, networks: Vec<crate::device::VmnetNetwork>) {
-        if networks.is_empty() {
+    /// Keeps `objects` alive until the `VZVirtualMachine` is released: the vmnet
+    /// networks of attachments given to the framework (whether it retains them is
+    /// undocumented). Any type, so that the running VM does not depend on the devices.
+    pub(crate) fn keep_alive<T: Send + 'static>(&self, objects: Vec<T>) {
+        if objects.is_empty() {
             return;
         }
         self.inner.machine.with(move |m| {
             m.parts()
-                .vmnet_networks
+                .kept_alive
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .extend(networks);
+                .extend(
+                    objects
+                        .into_iter()
+                        .map(|o| Box::new(o) as Box<dyn std::any::Any + Send>),
+                );
         });
     }
 

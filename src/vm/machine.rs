@@ -64,9 +64,10 @@ pub(super) struct Parts {
     pub(super) config: Id,
     hub: Arc<EventHub>,
     queue: Queue,
-    /// The vmnet networks of the VM's attachments (whether the framework retains them
-    /// is undocumented): released with the VM, after it (fields drop in order).
-    pub(super) vmnet_networks: std::sync::Mutex<Vec<crate::device::VmnetNetwork>>,
+    /// What [`keep_alive`](super::VirtualMachine::keep_alive) was given (the vmnet
+    /// networks of the VM's attachments): released with the VM, after it (fields drop
+    /// in order).
+    pub(super) kept_alive: std::sync::Mutex<Vec<Box<dyn std::any::Any + Send>>>,
     /// Whether a `MacOSInstaller` is installing onto this machine: the lifecycle
     /// operations are refused meanwhile (Apple leaves their effect undefined).
     pub(super) installing: std::cell::Cell<bool>,
@@ -115,7 +116,7 @@ impl Parts {
             config,
             hub,
             queue: queue.clone(),
-            vmnet_networks: std::sync::Mutex::default(),
+            kept_alive: std::sync::Mutex::default(),
             installing: std::cell::Cell::new(false),
         })
     }

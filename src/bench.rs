@@ -2,6 +2,9 @@
 //! run (simulator only). Built only with `--cfg arcbox_vz_bench` and run by
 //! `cargo bench --bench ffi` through `scripts/bench.sh`.
 //!
+//! At the top of the crate, not in `ffi/`: they drive a whole virtual machine and its
+//! vsock device, and the raw layer must not depend on what is built on it.
+//!
 //! Each pair is measured in alternating rounds and the best round of each side is
 //! kept, which cancels most of the noise of a shared machine; the figure reported is
 //! the ratio of the best times.
@@ -14,10 +17,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::block::{ErrorArg, RcBlock};
-use super::dispatch::Queue;
-use super::runtime::{Allocated, Id, class, objc_methods};
 use crate::bridge;
+use crate::ffi::block::{ErrorArg, RcBlock};
+use crate::ffi::dispatch::Queue;
+use crate::ffi::runtime::{Allocated, Id, class, objc_methods};
 
 unsafe extern "C" {
     fn sim_bench_msgsend_cpu_count(object: *mut c_void, n: c_long) -> usize;
@@ -65,7 +68,7 @@ fn per_op(d: Duration, n: usize) -> f64 {
 
 fn message_send() -> Pair {
     const N: usize = 2_000_000;
-    let config = super::runtime::autoreleasepool(|| {
+    let config = crate::ffi::runtime::autoreleasepool(|| {
         config_init(
             class!("VZVirtualMachineConfiguration")
                 .expect("the simulator")
