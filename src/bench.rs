@@ -161,6 +161,7 @@ fn hand_off() -> Pair {
         let (pong_tx, pong_rx): (Vec<_>, Vec<_>) =
             (0..n).map(|_| bridge::channel::<usize>()).unzip();
         let echo = std::thread::spawn(move || {
+            pin_to_cpu(1);
             let executor = Executor::new();
             for (rx, tx) in ping_rx.into_iter().zip(pong_tx) {
                 let v = executor.block_on(rx).expect("sent");
@@ -196,6 +197,7 @@ fn hand_off() -> Pair {
         let ready = Arc::new((Mutex::new(false), Condvar::new()));
         let ready2 = Arc::clone(&ready);
         let echo = std::thread::spawn(move || {
+            pin_to_cpu(1);
             let executor = Executor::new();
             *echo_waker2.lock().expect("no poison") = Some(executor.waker());
             *ready2.0.lock().expect("no poison") = true;
@@ -239,13 +241,73 @@ fn hand_off() -> Pair {
             }
         }
     }
+    // The measuring thread on CPU 0, each echo thread on CPU 1, for both sides.
+    pin_to_cpu(0);
     let (ours, floor) = best_of(9, || bridge_round(N), || bare_waker_round(N));
+    unpin();
     Pair {
         name: "completion -> future ready (round trip)",
         unit: "ns/round trip",
         ours: per_op(ours, N),
         floor: per_op(floor, N),
         target: "<= 1.1",
+    }
+}
+
+/// The bridge's own work per completion, without any thread switch: poll (the
+/// waker is registered), complete (the waker is woken), poll (the value is taken),
+/// drop. The floor does the same with a bare waker and one atomic per message. What
+/// the round trip above adds on top is the executor's own sleep and wake-up.
+fn bridge_own_cost() -> Pair {
+    const N: usize = 200_000;
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            // ORDERING: a counter read after the loop on this thread.
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    fn poll<F: std::future::Future + Unpin>(
+        f: &mut F,
+        waker: &Waker,
+    ) -> std::task::Poll<F::Output> {
+        std::pin::Pin::new(f).poll(&mut std::task::Context::from_waker(waker))
+    }
+    let count = Arc::new(Count::default());
+    let waker = Waker::from(Arc::clone(&count));
+    let ours = |n: usize| {
+        let channels: Vec<_> = (0..n).map(|_| bridge::channel::<usize>()).collect();
+        timed(|| {
+            for (i, (tx, mut rx)) in channels.into_iter().enumerate() {
+                assert!(poll(&mut rx, &waker).is_pending());
+                let _ = tx.complete(i);
+                assert!(matches!(poll(&mut rx, &waker), std::task::Poll::Ready(Ok(v)) if v == i));
+            }
+        })
+    };
+    let floor = |n: usize| {
+        let slots: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(usize::MAX)).collect();
+        timed(|| {
+            for (i, slot) in slots.iter().enumerate() {
+                // ORDERING: one thread; Acquire/Release as a real hand-off would use.
+                assert_eq!(slot.load(Ordering::Acquire), usize::MAX);
+                slot.store(i, Ordering::Release);
+                waker.wake_by_ref();
+                assert_eq!(slot.load(Ordering::Acquire), i);
+            }
+        })
+    };
+    let (ours, floor) = best_of(9, || ours(N), || floor(N));
+    Pair {
+        name: "bridge's own cost per completion (no switch)",
+        unit: "ns/completion",
+        ours: per_op(ours, N),
+        floor: per_op(floor, N),
+        target: "context: the round trip is ~1000x",
     }
 }
 
@@ -313,6 +375,31 @@ fn vsock_throughput(device: &crate::VirtioSocketDevice) -> Pair {
     }
 }
 
+/// Pins the calling thread to one CPU, so that both sides of a two-thread benchmark
+/// run with the same placement (each thread on its own core) instead of whatever the
+/// scheduler picks per run, the largest source of noise on a 2-vCPU machine.
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it; the
+    // call only reads the set for the calling thread (pid 0).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set);
+    }
+}
+
+/// Lets the calling thread run on every CPU again.
+fn unpin() {
+    // SAFETY: as in pin_to_cpu, with every CPU of the set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in 0..libc::CPU_SETSIZE as usize {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set);
+    }
+}
+
 /// A minimal executor for one thread: a Mutex + Condvar signal (as pollster uses),
 /// made once and reused for every `block_on`, so that both sides of the hand-off
 /// benchmark pay the same wake-up and nothing else.
@@ -371,6 +458,7 @@ pub fn run(vm: &crate::VirtualMachine) -> String {
         message_send(),
         block_round_trip(),
         hand_off(),
+        bridge_own_cost(),
         vsock_throughput(device),
     ];
     let mut report = String::new();
