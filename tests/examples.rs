@@ -296,18 +296,7 @@ fn simple_vm_reports_bad_input_in_one_line() {
         ));
     }
     for (args, expected) in cases {
-        let output = Command::new(example("simple_vm"))
-            .args(&args)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(1), "{args:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(stderr.lines().count(), 1, "one line for {args:?}: {stderr}");
-        assert!(
-            stderr.starts_with("simple_vm: ") && stderr.contains(expected),
-            "{args:?}: {stderr}"
-        );
-        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_one_line_failure("simple_vm", &args, expected);
     }
 }
 
@@ -505,18 +494,7 @@ fn gui_linux_reports_bad_input_in_one_line() {
         ),
     ];
     for (args, expected) in cases {
-        let output = Command::new(example("gui_linux"))
-            .args(&args)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(1), "{args:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(stderr.lines().count(), 1, "one line for {args:?}: {stderr}");
-        assert!(
-            stderr.starts_with("gui_linux: ") && stderr.contains(expected),
-            "{args:?}: {stderr}"
-        );
-        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_one_line_failure("gui_linux", &args, expected);
     }
 }
 
@@ -682,4 +660,26 @@ fn macos_examples_report_bad_input_in_one_line_and_leave_nothing_behind() {
     }
     assert_eq!(std::fs::read(occupied.join("keep.txt")).unwrap(), b"mine");
     assert_eq!(std::fs::read_dir(&occupied).unwrap().count(), 1);
+}
+
+/// Runs example `name` with `args` and asserts it fails with exit status 1 and one
+/// line on stderr that starts with its name and contains `expected`, never a panic.
+fn assert_one_line_failure<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+    name: &str,
+    args: &[S],
+    expected: &str,
+) {
+    let output = Command::new(example(name)).args(args).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{name} {args:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line for {name} {args:?}: {stderr}"
+    );
+    assert!(
+        stderr.starts_with(&format!("{name}: ")) && stderr.contains(expected),
+        "{name} {args:?}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -80,6 +80,14 @@ struct SharedInner {
     next_watcher: u64,
 }
 
+impl SharedInner {
+    /// Removes the waker of stream `id`, if it has one.
+    fn take_watcher(&mut self, id: u64) -> Option<Waker> {
+        let index = self.watchers.iter().position(|(w, _)| *w == id)?;
+        Some(self.watchers.swap_remove(index).1)
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, SharedInner> {
         // Plain data, left consistent by every holder: a poisoned lock is usable.
@@ -99,9 +107,10 @@ impl Shared {
             inner.fraction = fraction;
             std::mem::take(&mut inner.watchers)
         };
-        // Woken after the lock is released: a waker may run the task inline.
+        // Woken after the lock is released (a waker may run the task inline), each
+        // with its panic caught: this runs in a framework callback.
         for (_, waker) in wakers {
-            waker.wake();
+            bridge::wake(waker);
         }
     }
 
@@ -119,7 +128,7 @@ impl Shared {
             (std::mem::take(&mut inner.watchers), inner.cancel_requested)
         };
         for (_, waker) in wakers {
-            waker.wake();
+            bridge::wake(waker);
         }
         cancelled
     }
@@ -492,22 +501,27 @@ impl InstallProgress {
             return Poll::Ready(None);
         }
         let mut inner = self.shared.lock();
-        inner.watchers.retain(|(id, _)| *id != self.id);
-        if self.seen != Some(inner.fraction.to_bits()) {
+        // This stream's previous waker is user code: dropped after the lock.
+        let previous = inner.take_watcher(self.id);
+        let ready = if self.seen != Some(inner.fraction.to_bits()) {
             self.seen = Some(inner.fraction.to_bits());
-            return Poll::Ready(Some(inner.fraction));
-        }
-        if inner.phase == Phase::Finished {
+            Poll::Ready(Some(inner.fraction))
+        } else if inner.phase == Phase::Finished {
             self.ended = true;
-            return Poll::Ready(None);
-        }
-        inner.watchers.push((self.id, cx.waker().clone()));
-        Poll::Pending
+            Poll::Ready(None)
+        } else {
+            inner.watchers.push((self.id, cx.waker().clone()));
+            Poll::Pending
+        };
+        drop(inner);
+        drop(previous);
+        ready
     }
 }
 
 impl Drop for InstallProgress {
     fn drop(&mut self) {
-        self.shared.lock().watchers.retain(|(id, _)| *id != self.id);
+        let previous = self.shared.lock().take_watcher(self.id);
+        drop(previous); // after the lock
     }
 }
