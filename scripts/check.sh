@@ -25,6 +25,9 @@ for target in aarch64-apple-darwin x86_64-apple-darwin; do
 done
 step "clippy: release build of the library (aarch64-apple-darwin)"
 cargo clippy --release --lib --target aarch64-apple-darwin -- -D warnings
+step "clippy: the micro-benchmarks (--cfg arcbox_vz_bench)"
+RUSTFLAGS="--cfg arcbox_vz_sim --cfg arcbox_vz_bench" CARGO_TARGET_DIR=target/bench \
+    cargo clippy --lib --bench ffi -- -D warnings
 
 step "simulator test suite"
 log=target/test-suite.log

@@ -7,7 +7,9 @@
 //!
 //! Each pair is measured in alternating rounds and the best round of each side is
 //! kept, which cancels most of the noise of a shared machine; the figure reported is
-//! the ratio of the best times.
+//! the ratio of the best times. The thread hand-off, whose time is mostly a thread's
+//! sleep and wake-up, interleaves the two sides message by message instead and
+//! reports the ratio of their medians.
 
 use core::ffi::{c_long, c_void};
 use std::io::{Read, Write};
@@ -149,82 +151,17 @@ fn block_round_trip() -> Pair {
     }
 }
 
-/// Ping-pong between two threads: through the completion bridge (park/unpark via the
-/// waker) versus a Mutex + Condvar slot per message.
+/// Ping-pong between two threads, the two sides interleaved message by message: a
+/// round trip through the completion bridge, then one through the floor (or the other
+/// way round, every other message), on the same two threads and executors. Each round
+/// trip is timed on its own and each side's figure is its median, so a slow stretch of
+/// the machine lands on both sides alike instead of on whichever round it hit.
 fn hand_off() -> Pair {
     const N: usize = 20_000;
-    /// Each side's executor: one parked thread's signal, made once and reused for
-    /// every message, so both sides pay exactly the same wake-up.
-    fn bridge_round(n: usize) -> Duration {
-        let (ping_tx, ping_rx): (Vec<_>, Vec<_>) =
-            (0..n).map(|_| bridge::channel::<usize>()).unzip();
-        let (pong_tx, pong_rx): (Vec<_>, Vec<_>) =
-            (0..n).map(|_| bridge::channel::<usize>()).unzip();
-        let echo = std::thread::spawn(move || {
-            pin_to_cpu(1);
-            let executor = Executor::new();
-            for (rx, tx) in ping_rx.into_iter().zip(pong_tx) {
-                let v = executor.block_on(rx).expect("sent");
-                let _ = tx.complete(v);
-            }
-        });
-        let executor = Executor::new();
-        let d = timed(|| {
-            for (i, (tx, rx)) in ping_tx.into_iter().zip(pong_rx).enumerate() {
-                let _ = tx.complete(i);
-                assert_eq!(executor.block_on(rx).expect("sent"), i);
-            }
-        });
-        echo.join().expect("echo thread");
-        d
-    }
-    /// The floor: the same executors, each woken by a bare `Waker` the other side
-    /// holds from the start, and one atomic per message for the value. What is left
-    /// between the two is the bridge: registering the waker and the state machine.
-    fn bare_waker_round(n: usize) -> Duration {
-        const NONE: usize = usize::MAX;
-        let ping: Arc<Vec<AtomicUsize>> =
-            Arc::new((0..n).map(|_| AtomicUsize::new(NONE)).collect());
-        let pong: Arc<Vec<AtomicUsize>> =
-            Arc::new((0..n).map(|_| AtomicUsize::new(NONE)).collect());
-        let main = Executor::new();
-        let (wake_main, echo_waker) = (main.waker(), Arc::new(Mutex::new(None::<Waker>)));
-        let (ping2, pong2, echo_waker2) = (
-            Arc::clone(&ping),
-            Arc::clone(&pong),
-            Arc::clone(&echo_waker),
-        );
-        let ready = Arc::new((Mutex::new(false), Condvar::new()));
-        let ready2 = Arc::clone(&ready);
-        let echo = std::thread::spawn(move || {
-            pin_to_cpu(1);
-            let executor = Executor::new();
-            *echo_waker2.lock().expect("no poison") = Some(executor.waker());
-            *ready2.0.lock().expect("no poison") = true;
-            ready2.1.notify_one();
-            for i in 0..ping2.len() {
-                let v = executor.block_on(Slot(&ping2[i]));
-                // ORDERING: Release publishes the value to the main thread's Acquire.
-                pong2[i].store(v, Ordering::Release);
-                wake_main.wake_by_ref();
-            }
-        });
-        let mut started = ready.0.lock().expect("no poison");
-        while !*started {
-            started = ready.1.wait(started).expect("no poison");
-        }
-        drop(started);
-        let wake_echo = echo_waker.lock().expect("no poison").take().expect("set");
-        let d = timed(|| {
-            for i in 0..n {
-                // ORDERING: Release publishes the value to the echo thread's Acquire.
-                ping[i].store(i, Ordering::Release);
-                wake_echo.wake_by_ref();
-                assert_eq!(main.block_on(Slot(&pong[i])), i);
-            }
-        });
-        echo.join().expect("echo thread");
-        d
+    const NONE: usize = usize::MAX;
+    /// Whether message `i` goes through the floor first.
+    fn floor_first(i: usize) -> bool {
+        i % 2 == 0
     }
     /// A future that is ready once its atomic holds a value.
     struct Slot<'a>(&'a AtomicUsize);
@@ -236,22 +173,89 @@ fn hand_off() -> Pair {
         ) -> std::task::Poll<usize> {
             // ORDERING: Acquire pairs with the producer's Release store.
             match self.0.load(Ordering::Acquire) {
-                usize::MAX => std::task::Poll::Pending,
+                NONE => std::task::Poll::Pending,
                 v => std::task::Poll::Ready(v),
             }
         }
     }
-    // The measuring thread on CPU 0, each echo thread on CPU 1, for both sides.
+    fn slots() -> Arc<Vec<AtomicUsize>> {
+        Arc::new((0..N).map(|_| AtomicUsize::new(NONE)).collect())
+    }
+
+    // Ours: one bridge channel per message and direction. The floor: one atomic per
+    // message and direction, and a bare `Waker` of the other side's executor, held from
+    // the start. What is left between the two is the bridge: creating nothing (the
+    // channels exist before the clock starts), registering the waker, the state
+    // machine, and dropping the channel.
+    let (ping_tx, ping_rx): (Vec<_>, Vec<_>) =
+        (0..N).map(|_| bridge::channel::<usize>()).unzip();
+    let (pong_tx, pong_rx): (Vec<_>, Vec<_>) =
+        (0..N).map(|_| bridge::channel::<usize>()).unzip();
+    let (ping, pong) = (slots(), slots());
+    let main = Executor::new();
+    let wake_main = main.waker();
+    let (echo_waker_tx, echo_waker_rx) = std::sync::mpsc::channel();
+    let echo = std::thread::spawn({
+        let (ping, pong) = (Arc::clone(&ping), Arc::clone(&pong));
+        move || {
+            pin_to_cpu(1);
+            let executor = Executor::new();
+            echo_waker_tx.send(executor.waker()).expect("main thread waits");
+            for (i, (rx, tx)) in ping_rx.into_iter().zip(pong_tx).enumerate() {
+                let floor = || {
+                    let v = executor.block_on(Slot(&ping[i]));
+                    // ORDERING: Release publishes the value to the main thread's Acquire.
+                    pong[i].store(v, Ordering::Release);
+                    wake_main.wake_by_ref();
+                };
+                if floor_first(i) {
+                    floor();
+                }
+                let _ = tx.complete(executor.block_on(rx).expect("sent"));
+                if !floor_first(i) {
+                    floor();
+                }
+            }
+        }
+    });
+    let wake_echo = echo_waker_rx.recv().expect("echo thread started");
     pin_to_cpu(0);
-    let (ours, floor) = best_of(9, || bridge_round(N), || bare_waker_round(N));
+    let (mut ours, mut floor) = (Vec::with_capacity(N), Vec::with_capacity(N));
+    for (i, (tx, rx)) in ping_tx.into_iter().zip(pong_rx).enumerate() {
+        let mut floor_trip = || {
+            let start = Instant::now();
+            // ORDERING: Release publishes the value to the echo thread's Acquire.
+            ping[i].store(i, Ordering::Release);
+            wake_echo.wake_by_ref();
+            assert_eq!(main.block_on(Slot(&pong[i])), i);
+            floor.push(start.elapsed());
+        };
+        if floor_first(i) {
+            floor_trip();
+        }
+        let start = Instant::now();
+        let _ = tx.complete(i);
+        assert_eq!(main.block_on(rx).expect("sent"), i);
+        ours.push(start.elapsed());
+        if !floor_first(i) {
+            floor_trip();
+        }
+    }
     unpin();
+    echo.join().expect("echo thread");
     Pair {
-        name: "completion -> future ready (round trip)",
+        name: "completion -> future ready (round trip, median)",
         unit: "ns/round trip",
-        ours: per_op(ours, N),
-        floor: per_op(floor, N),
+        ours: median_ns(&mut ours),
+        floor: median_ns(&mut floor),
         target: "<= 1.1",
     }
+}
+
+/// The median of `samples`, in nanoseconds.
+fn median_ns(samples: &mut [Duration]) -> f64 {
+    samples.sort_unstable();
+    samples[samples.len() / 2].as_nanos() as f64
 }
 
 /// The bridge's own work per completion, without any thread switch: poll (the
@@ -435,6 +439,10 @@ impl Executor {
     }
 
     fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        // A wake-up left over from an earlier future (one that was ready before it
+        // slept) must not cost this one a spurious poll; the first poll below sees
+        // anything that happened before.
+        *self.signal.woken.lock().expect("no poison") = false;
         let waker = self.waker();
         let mut cx = std::task::Context::from_waker(&waker);
         let mut future = std::pin::pin!(future);
