@@ -187,10 +187,8 @@ fn hand_off() -> Pair {
     // the start. What is left between the two is the bridge: creating nothing (the
     // channels exist before the clock starts), registering the waker, the state
     // machine, and dropping the channel.
-    let (ping_tx, ping_rx): (Vec<_>, Vec<_>) =
-        (0..N).map(|_| bridge::channel::<usize>()).unzip();
-    let (pong_tx, pong_rx): (Vec<_>, Vec<_>) =
-        (0..N).map(|_| bridge::channel::<usize>()).unzip();
+    let (ping_tx, ping_rx): (Vec<_>, Vec<_>) = (0..N).map(|_| bridge::channel::<usize>()).unzip();
+    let (pong_tx, pong_rx): (Vec<_>, Vec<_>) = (0..N).map(|_| bridge::channel::<usize>()).unzip();
     let (ping, pong) = (slots(), slots());
     let main = Executor::new();
     let wake_main = main.waker();
@@ -200,7 +198,9 @@ fn hand_off() -> Pair {
         move || {
             pin_to_cpu(1);
             let executor = Executor::new();
-            echo_waker_tx.send(executor.waker()).expect("main thread waits");
+            echo_waker_tx
+                .send(executor.waker())
+                .expect("main thread waits");
             for (i, (rx, tx)) in ping_rx.into_iter().zip(pong_tx).enumerate() {
                 let floor = || {
                     let v = executor.block_on(Slot(&ping[i]));

@@ -47,7 +47,11 @@ pub(crate) trait AsObject {
 
 /// An `NSArray` of the builders' objects.
 pub(crate) fn object_array<T: AsObject>(items: &[T]) -> Id {
-    let objects: Vec<Id> = items.iter().map(|i| i.as_object().clone()).collect();
+    // A plain loop: one copy per builder type is all this costs to compile.
+    let mut objects = Vec::with_capacity(items.len());
+    for item in items {
+        objects.push(item.as_object().clone());
+    }
     foundation::ns_array(&objects)
 }
 

@@ -205,12 +205,14 @@ impl MultipleDirectoryShare {
     /// The shared directories by name (`directories`), sorted by name.
     pub fn directories(&self) -> Vec<(String, SharedDirectory)> {
         autoreleasepool(|| {
-            multiple_directories(&self.obj)
+            let entries = multiple_directories(&self.obj)
                 .map(|d| foundation::dictionary_entries(&d))
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(name, obj)| (name, SharedDirectory { obj }))
-                .collect()
+                .unwrap_or_default();
+            let mut directories = Vec::with_capacity(entries.len());
+            for (name, obj) in entries {
+                directories.push((name, SharedDirectory { obj }));
+            }
+            directories
         })
     }
 

@@ -98,12 +98,13 @@ impl GraphicsDevice {
                     .unwrap_or_default()
             })
         });
-        objects
-            .into_iter()
-            .map(|object| GraphicsDisplay {
+        let mut displays = Vec::with_capacity(objects.len());
+        for object in objects {
+            displays.push(GraphicsDisplay {
                 handle: self.handle.related(QueueBound::new(queue.clone(), object)),
-            })
-            .collect()
+            });
+        }
+        displays
     }
 }
 

@@ -292,12 +292,14 @@ impl BridgedNetworkInterface {
     pub fn network_interfaces() -> Vec<BridgedNetworkInterface> {
         let class = base_class(class!("VZBridgedNetworkInterface"));
         autoreleasepool(|| {
-            interfaces_raw(class)
+            let objects = interfaces_raw(class)
                 .map(|array| foundation::array_items(&array))
-                .unwrap_or_default()
-                .into_iter()
-                .map(|obj| Self { obj })
-                .collect()
+                .unwrap_or_default();
+            let mut interfaces = Vec::with_capacity(objects.len());
+            for obj in objects {
+                interfaces.push(Self { obj });
+            }
+            interfaces
         })
     }
 

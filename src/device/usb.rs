@@ -182,12 +182,13 @@ impl USBController {
                     .unwrap_or_default()
             })
         });
-        objects
-            .into_iter()
-            .map(|object| USBDevice {
+        let mut devices = Vec::with_capacity(objects.len());
+        for object in objects {
+            devices.push(USBDevice {
                 handle: self.handle.related(QueueBound::new(queue.clone(), object)),
-            })
-            .collect()
+            });
+        }
+        devices
     }
 
     /// Hot-plugs `device` (`attachDevice:completionHandler:`).

@@ -221,6 +221,17 @@ unsafe extern "C" fn copy_moves(_dst: *mut c_void, _src: *const c_void) {}
 /// caller of the block. The panic hook has already reported it, and the closure's
 /// captured state was dropped while unwinding, so a waiting future sees cancellation.
 fn run_caught(f: impl FnOnce()) {
+    // Only this shim is compiled once per closure type; the rest is shared.
+    let mut f = Some(f);
+    run_caught_dyn(&mut || {
+        if let Some(f) = f.take() {
+            f();
+        }
+    });
+}
+
+/// The non-generic part of [`run_caught`].
+fn run_caught_dyn(f: &mut dyn FnMut()) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         let guard = Unwinding::new(Site::Callback("running an arcbox-vz completion handler"));
         autoreleasepool(f);

@@ -134,7 +134,21 @@ pub(crate) unsafe fn enter<T: Send + Sync + 'static, R>(
         Arc::increment_strong_count(state);
         Arc::from_raw(state)
     };
-    catch_unwind(AssertUnwindSafe(|| autoreleasepool(|| body(state)))).unwrap_or(fallback)
+    // Only this part is compiled once per method body; the rest is shared.
+    let mut call = Some((body, state));
+    let mut result = None;
+    run_in_pool_caught(&mut || {
+        if let Some((body, state)) = call.take() {
+            result = Some(body(state));
+        }
+    });
+    result.unwrap_or(fallback)
+}
+
+/// The non-generic part of [`enter`]: runs `f` in an autorelease pool with a panic
+/// caught (the panic hook has reported it).
+fn run_in_pool_caught(f: &mut dyn FnMut()) {
+    let _ = catch_unwind(AssertUnwindSafe(|| autoreleasepool(f)));
 }
 
 /// `dealloc`: releases the Rust state, then `[super dealloc]`.

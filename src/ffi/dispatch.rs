@@ -106,23 +106,25 @@ impl Queue {
     /// same queue, it runs `f` inline instead of deadlocking. A panic in `f` resumes
     /// on the calling thread.
     pub(crate) fn exec_sync<R: Send, F: FnOnce() -> R + Send>(&self, f: F) -> R {
-        if self.is_current() {
-            return autoreleasepool(f);
-        }
+        // Only this shim is compiled once per closure type; the rest is shared.
         let mut f = Some(f);
         let mut result = None;
-        let mut call = || result = Some(f.take().map(|f| f()));
-        if let Err(panic) = self.exec_sync_dyn(&mut call) {
-            resume_unwind(panic);
-        }
-        result.flatten().expect("dispatch_sync_f ran the work item")
+        self.exec_sync_dyn(&mut || {
+            if let Some(f) = f.take() {
+                result = Some(f());
+            }
+        });
+        result.expect("dispatch_sync_f ran the work item")
     }
 
     /// The non-generic part of [`exec_sync`](Self::exec_sync).
-    fn exec_sync_dyn(&self, f: &mut (dyn FnMut() + Send)) -> std::thread::Result<()> {
+    fn exec_sync_dyn(&self, f: &mut (dyn FnMut() + Send)) {
+        if self.is_current() {
+            return autoreleasepool(f);
+        }
         let mut context = SyncContext { f, result: Ok(()) };
         // SAFETY: the queue is alive; dispatch_sync_f returns only after the trampoline
-        // has run, so `context` outlives its use. The caller checked that we are not on
+        // has run, so `context` outlives its use. We checked above that we are not on
         // this queue, so this cannot deadlock on it.
         unsafe {
             dispatch_sync_f(
@@ -131,7 +133,9 @@ impl Queue {
                 sync_trampoline,
             )
         };
-        context.result
+        if let Err(panic) = context.result {
+            resume_unwind(panic);
+        }
     }
 }
 

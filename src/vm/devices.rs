@@ -18,18 +18,20 @@ objc_methods! {
 impl VirtualMachine {
     /// The virtio-vsock devices (`socketDevices`; at most one).
     pub fn socket_devices(&self) -> Vec<VirtioSocketDevice> {
-        self.devices(sel!("socketDevices"), socket_devices_raw)
-            .into_iter()
-            .map(VirtioSocketDevice::new)
-            .collect()
+        self.devices(
+            sel!("socketDevices"),
+            socket_devices_raw,
+            VirtioSocketDevice::new,
+        )
     }
 
     /// The memory balloon devices (`memoryBalloonDevices`; at most one).
     pub fn memory_balloon_devices(&self) -> Vec<crate::VirtioTraditionalMemoryBalloonDevice> {
-        self.devices(sel!("memoryBalloonDevices"), memory_balloon_devices_raw)
-            .into_iter()
-            .map(crate::VirtioTraditionalMemoryBalloonDevice::new)
-            .collect()
+        self.devices(
+            sel!("memoryBalloonDevices"),
+            memory_balloon_devices_raw,
+            crate::VirtioTraditionalMemoryBalloonDevice::new,
+        )
     }
 
     /// The virtiofs devices (`directorySharingDevices`, macOS 12), in configuration
@@ -38,37 +40,38 @@ impl VirtualMachine {
         self.devices(
             sel!("directorySharingDevices"),
             directory_sharing_devices_raw,
+            crate::VirtioFileSystemDevice::new,
         )
-        .into_iter()
-        .map(crate::VirtioFileSystemDevice::new)
-        .collect()
     }
 
     /// The network devices (`networkDevices`, macOS 12), in configuration order.
     /// Always empty before macOS 12, which configures network devices but gives no
     /// handle to them at run time.
     pub fn network_devices(&self) -> Vec<crate::NetworkDevice> {
-        self.devices(sel!("networkDevices"), network_devices_raw)
-            .into_iter()
-            .map(crate::NetworkDevice::new)
-            .collect()
+        self.devices(
+            sel!("networkDevices"),
+            network_devices_raw,
+            crate::NetworkDevice::new,
+        )
     }
 
     /// The virtio console devices (`consoleDevices`, macOS 13), in configuration
     /// order.
     pub fn console_devices(&self) -> Vec<crate::VirtioConsoleDevice> {
-        self.devices(sel!("consoleDevices"), console_devices_raw)
-            .into_iter()
-            .map(crate::VirtioConsoleDevice::new)
-            .collect()
+        self.devices(
+            sel!("consoleDevices"),
+            console_devices_raw,
+            crate::VirtioConsoleDevice::new,
+        )
     }
 
     /// The USB controllers (`usbControllers`, macOS 15), in configuration order.
     pub fn usb_controllers(&self) -> Vec<crate::USBController> {
-        self.devices(sel!("usbControllers"), usb_controllers_raw)
-            .into_iter()
-            .map(crate::USBController::new)
-            .collect()
+        self.devices(
+            sel!("usbControllers"),
+            usb_controllers_raw,
+            crate::USBController::new,
+        )
     }
 
     /// The graphics devices (`graphicsDevices`, macOS 14, read on the VM queue), in
@@ -83,10 +86,10 @@ impl VirtualMachine {
             "runtime graphics devices",
             "14.0",
         )?;
-        Ok(self
-            .devices(sel!("graphicsDevices"), graphics_devices_raw)
-            .into_iter()
-            .map(crate::GraphicsDevice::new)
-            .collect())
+        Ok(self.devices(
+            sel!("graphicsDevices"),
+            graphics_devices_raw,
+            crate::GraphicsDevice::new,
+        ))
     }
 }

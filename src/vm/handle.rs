@@ -172,15 +172,25 @@ impl VirtualMachine {
         WaitUntilStopped { vm: self, id: None }
     }
 
-    /// The runtime device handles in an array property of the virtual machine.
-    pub(crate) fn devices(&self, property: Sel, get: fn(&Id) -> Option<Id>) -> Vec<DeviceHandle> {
-        self.device_objects(property, get)
-            .into_iter()
-            .map(|object| DeviceHandle {
+    /// The runtime devices in an array property of the virtual machine, each made by
+    /// `wrap` from its handle.
+    pub(crate) fn devices<D>(
+        &self,
+        property: Sel,
+        get: fn(&Id) -> Option<Id>,
+        wrap: fn(DeviceHandle) -> D,
+    ) -> Vec<D> {
+        // Plain loops here and below: an iterator chain per device type would be
+        // compiled once per type, several hundred lines of LLVM IR each.
+        let objects = self.device_objects(property, get);
+        let mut devices = Vec::with_capacity(objects.len());
+        for object in objects {
+            devices.push(wrap(DeviceHandle {
                 vm: self.clone(),
                 object: Arc::new(object),
-            })
-            .collect()
+            }));
+        }
+        devices
     }
 
     /// The runtime objects in an array property, or none when this macOS lacks the
@@ -199,10 +209,11 @@ impl VirtualMachine {
                 .map(|array| foundation::array_items(&array))
                 .unwrap_or_default()
         });
-        objects
-            .into_iter()
-            .map(|object| QueueBound::new(self.queue().clone(), object))
-            .collect()
+        let mut bound = Vec::with_capacity(objects.len());
+        for object in objects {
+            bound.push(QueueBound::new(self.queue().clone(), object));
+        }
+        bound
     }
 }
 
