@@ -569,8 +569,33 @@ fn a_panic_in_sync_work_resumes_on_the_caller() {
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             queue.exec_sync(|| panic!("deliberate panic on the queue"))
         }));
-        assert!(caught.is_err());
+        let payload = caught.expect_err("the panic reached the caller");
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"deliberate panic on the queue"),
+            "the caller gets the panic's own payload"
+        );
         assert_eq!(queue.exec_sync(|| 1), 1, "the queue keeps working");
+
+        // The same from a nested call, which runs inline on the queue: the panic
+        // leaves the inner call, then the outer work item, then reaches the caller.
+        let reached_outer = std::sync::atomic::AtomicBool::new(false);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            queue.exec_sync(|| {
+                let inner = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    queue.exec_sync(|| -> u8 { panic!("deliberate nested panic") })
+                }));
+                reached_outer.store(inner.is_err(), std::sync::atomic::Ordering::Relaxed);
+                std::panic::resume_unwind(inner.expect_err("the inner call panicked"))
+            })
+        }));
+        assert!(reached_outer.load(std::sync::atomic::Ordering::Relaxed));
+        let payload = caught.expect_err("the nested panic reached the caller");
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"deliberate nested panic")
+        );
+        assert_eq!(queue.exec_sync(|| 2), 2, "the queue keeps working");
     });
 }
 
