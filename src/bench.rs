@@ -11,7 +11,7 @@
 //! sleep and wake-up, interleaves the two sides message by message instead and
 //! reports the ratio of their medians.
 
-use core::ffi::{c_long, c_void};
+use core::ffi::{c_int, c_long, c_void};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,6 +28,8 @@ unsafe extern "C" {
     fn sim_bench_msgsend_cpu_count(object: *mut c_void, n: c_long) -> usize;
     fn sim_bench_invoke_on_queue(queue: *mut c_void, heap_block: *mut c_void);
     fn sim_bench_c_block_round_trip(queue: *mut c_void, n: c_long, counter: *mut c_long);
+    fn read(fd: c_int, buf: *mut c_void, len: usize) -> isize;
+    fn write(fd: c_int, buf: *const c_void, len: usize) -> isize;
 }
 
 objc_methods! {
@@ -331,7 +333,7 @@ fn vsock_throughput(device: &crate::VirtioSocketDevice) -> Pair {
                         while off < CHUNK {
                             // SAFETY: writes from a live buffer to our own descriptor.
                             let n = unsafe {
-                                libc::write(
+                                write(
                                     writer.as_raw_fd(),
                                     chunk[off..].as_ptr().cast(),
                                     CHUNK - off,
@@ -352,7 +354,7 @@ fn vsock_throughput(device: &crate::VirtioSocketDevice) -> Pair {
                 let n = if raw {
                     let n =
                         // SAFETY: reads into a live buffer from our own descriptor.
-                        unsafe { libc::read(reader.as_raw_fd(), buf.as_mut_ptr().cast(), CHUNK) };
+                        unsafe { read(reader.as_raw_fd(), buf.as_mut_ptr().cast(), CHUNK) };
                     assert!(n > 0, "read failed");
                     n as usize
                 } else {
@@ -383,25 +385,31 @@ fn vsock_throughput(device: &crate::VirtioSocketDevice) -> Pair {
 /// run with the same placement (each thread on its own core) instead of whatever the
 /// scheduler picks per run, the largest source of noise on a 2-vCPU machine.
 fn pin_to_cpu(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it; the
-    // call only reads the set for the calling thread (pid 0).
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set);
-    }
+    let mut set = [0u64; CPU_SET_WORDS];
+    set[cpu / 64] |= 1 << (cpu % 64);
+    set_affinity(&set);
 }
 
 /// Lets the calling thread run on every CPU again.
 fn unpin() {
-    // SAFETY: as in pin_to_cpu, with every CPU of the set.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for cpu in 0..libc::CPU_SETSIZE as usize {
-            libc::CPU_SET(cpu, &mut set);
-        }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set);
+    set_affinity(&[u64::MAX; CPU_SET_WORDS]);
+}
+
+/// glibc's `cpu_set_t`: 1024 bits.
+const CPU_SET_WORDS: usize = 1024 / 64;
+
+fn set_affinity(set: &[u64; CPU_SET_WORDS]) {
+    unsafe extern "C" {
+        fn sched_setaffinity(
+            pid: core::ffi::c_int,
+            size: usize,
+            set: *const u64,
+        ) -> core::ffi::c_int;
     }
+    // SAFETY: `set` is a whole cpu_set_t (1024 bits), valid for reads of `size`
+    // bytes; pid 0 is the calling thread, and the call only reads the set. A failure
+    // leaves the placement as it was, which only makes the benchmark noisier.
+    unsafe { sched_setaffinity(0, size_of_val(set), set.as_ptr()) };
 }
 
 /// A minimal executor for one thread: a Mutex + Condvar signal (as pollster uses),

@@ -1,7 +1,7 @@
 #![cfg(any(target_os = "macos", arcbox_vz_sim))]
 //! Safe, async bindings to Apple's Virtualization.framework: create, run and talk to
-//! Linux virtual machines on macOS. No dependencies besides `libc`, and no executor
-//! of its own: every future is a plain `Send` future that tokio, smol,
+//! Linux virtual machines on macOS. No dependencies, not even `libc`, and no
+//! executor of its own: every future is a plain `Send` future that tokio, smol,
 //! futures-executor or a hand-written `block_on` can drive.
 //!
 //! # Quick start
@@ -60,7 +60,8 @@
 //!    libdispatch and vmnet. `objc.rs` (the runtime's own types and functions) is its
 //!    bottom, then `encode.rs`, `exception.rs`, `runtime.rs` (message sending) and
 //!    the rest, among them `delegate.rs`, which defines the classes of the delegates
-//!    above without knowing them.
+//!    above without knowing them, and `sys.rs`, the few C library calls the crate
+//!    makes (declared there, and checked against `libc` when the tests compile).
 //! 2. `error.rs` and `error_code.rs`, used by everyone; they import only files that
 //!    import nothing (`vm/state.rs` for `VirtualMachineState`,
 //!    `device/vmnet_error.rs` for `VmnetError`). `bridge.rs`, the completion channel

@@ -150,7 +150,7 @@ pub(crate) fn read_head(
 ) -> Result<Vec<u8>, VZError> {
     let file: File = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(crate::ffi::sys::O_NONBLOCK)
         .open(path)
         .map_err(|e| path_error(argument, path, "open", &e))?;
     let kind = file

@@ -15,7 +15,7 @@ use crate::device::MACAddress;
 use crate::device::mac_address::format_octets;
 use crate::error::VZError;
 use crate::ffi::runtime::{Allocated, ClassRef, Id, autoreleasepool, class, objc_methods, sel};
-use crate::ffi::{fd, foundation};
+use crate::ffi::{fd, foundation, sys};
 
 objc_methods! {
     fn nat_init(attachment: Allocated) -> Option<Id> = "init";
@@ -124,12 +124,12 @@ fn check_network_socket(fd: BorrowedFd<'_>) -> Result<(), String> {
     let n = fd.as_raw_fd();
     let socket_type = match fd::socket_type(fd) {
         Ok(socket_type) => socket_type,
-        Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+        Err(e) if e.raw_os_error() == Some(sys::EBADF) => {
             return Err(format!(
                 "file descriptor {n} is closed (not an open descriptor); {NEED}"
             ));
         }
-        Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => {
+        Err(e) if e.raw_os_error() == Some(sys::ENOTSOCK) => {
             return Err(format!(
                 "{}, which is not a socket; {NEED}",
                 describe_non_socket(fd)
@@ -141,11 +141,11 @@ fn check_network_socket(fd: BorrowedFd<'_>) -> Result<(), String> {
             ));
         }
     };
-    if socket_type != libc::SOCK_DGRAM {
+    if socket_type != sys::SOCK_DGRAM {
         let kind = match socket_type {
-            libc::SOCK_STREAM => "a stream socket (SOCK_STREAM)".to_owned(),
-            libc::SOCK_SEQPACKET => "a sequenced-packet socket (SOCK_SEQPACKET)".to_owned(),
-            libc::SOCK_RAW => "a raw socket (SOCK_RAW)".to_owned(),
+            sys::SOCK_STREAM => "a stream socket (SOCK_STREAM)".to_owned(),
+            sys::SOCK_SEQPACKET => "a sequenced-packet socket (SOCK_SEQPACKET)".to_owned(),
+            sys::SOCK_RAW => "a raw socket (SOCK_RAW)".to_owned(),
             other => format!("a socket of type {other}"),
         };
         return Err(format!(

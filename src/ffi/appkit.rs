@@ -32,7 +32,7 @@ unsafe extern "C-unwind" {
 #[cfg(target_vendor = "apple")]
 pub(crate) fn is_main_thread() -> bool {
     // SAFETY: pthread_main_np has no preconditions.
-    unsafe { libc::pthread_main_np() != 0 }
+    unsafe { super::sys::pthread_main_np() != 0 }
 }
 
 /// Whether the calling thread is the process's main thread: on Linux (the simulator),
@@ -40,7 +40,7 @@ pub(crate) fn is_main_thread() -> bool {
 #[cfg(not(target_vendor = "apple"))]
 pub(crate) fn is_main_thread() -> bool {
     // SAFETY: gettid and getpid have no preconditions.
-    unsafe { libc::gettid() == libc::getpid() }
+    unsafe { super::sys::gettid() == super::sys::getpid() }
 }
 
 /// Runs `f` later on the main queue, that is, on the main thread while

@@ -4,20 +4,22 @@ use std::io;
 use std::mem::{MaybeUninit, size_of};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
+use super::sys;
+
 /// `getsockopt(fd, SOL_SOCKET, SO_TYPE)`: `SOCK_STREAM`, `SOCK_DGRAM`, ...;
 /// `ENOTSOCK` for a descriptor that is not a socket, `EBADF` for a closed one.
-pub(crate) fn socket_type(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
-    let mut socket_type: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+pub(crate) fn socket_type(fd: BorrowedFd<'_>) -> io::Result<core::ffi::c_int> {
+    let mut socket_type: core::ffi::c_int = 0;
+    let mut len = size_of::<core::ffi::c_int>() as sys::SockLen;
     // SAFETY: `socket_type` and `len` are valid for writes and `len` is the size of
     // `socket_type`, as SO_TYPE (an int) requires; a bad descriptor is an error
     // return, never undefined behaviour.
     let rc = unsafe {
-        libc::getsockopt(
+        sys::getsockopt(
             fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TYPE,
-            (&raw mut socket_type).cast::<libc::c_void>(),
+            sys::SOL_SOCKET,
+            sys::SO_TYPE,
+            (&raw mut socket_type).cast::<core::ffi::c_void>(),
             &raw mut len,
         )
     };
@@ -30,14 +32,14 @@ pub(crate) fn socket_type(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
 
 /// Whether the socket has a peer (`getpeername` succeeds; `ENOTCONN` means no).
 pub(crate) fn is_connected(fd: BorrowedFd<'_>) -> io::Result<bool> {
-    let mut addr = MaybeUninit::<libc::sockaddr_storage>::uninit();
-    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let mut addr = MaybeUninit::<sys::SockaddrStorage>::uninit();
+    let mut len = size_of::<sys::SockaddrStorage>() as sys::SockLen;
     // SAFETY: `addr` is writable for `len` bytes (a sockaddr_storage holds any
     // address); the kernel writes at most `len` bytes and we never read `addr`.
     let rc = unsafe {
-        libc::getpeername(
+        sys::getpeername(
             fd.as_raw_fd(),
-            addr.as_mut_ptr().cast::<libc::sockaddr>(),
+            addr.as_mut_ptr().cast::<core::ffi::c_void>(),
             &raw mut len,
         )
     };
@@ -45,7 +47,7 @@ pub(crate) fn is_connected(fd: BorrowedFd<'_>) -> io::Result<bool> {
         return Ok(true);
     }
     let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ENOTCONN) {
+    if e.raw_os_error() == Some(sys::ENOTCONN) {
         Ok(false)
     } else {
         Err(e)
@@ -56,7 +58,7 @@ pub(crate) fn is_connected(fd: BorrowedFd<'_>) -> io::Result<bool> {
 /// connection), which closes its own when it goes away.
 pub(crate) fn dup_owned_by_object(fd: i32) -> io::Result<OwnedFd> {
     if fd < 0 {
-        return Err(io::Error::from_raw_os_error(libc::EBADF));
+        return Err(io::Error::from_raw_os_error(sys::EBADF));
     }
     // SAFETY: the descriptor belongs to an object the caller holds, so it stays open
     // for the duration of this borrow.
@@ -67,10 +69,10 @@ pub(crate) fn dup_owned_by_object(fd: i32) -> io::Result<OwnedFd> {
 /// `DKIOCGETBLOCKSIZE` (`<sys/disk.h>`: `_IOR('d', 24, uint32_t)`): a disk's sector
 /// size, answered by `/dev/diskN` and `/dev/rdiskN` alike.
 #[cfg(target_vendor = "apple")]
-const SECTOR_SIZE_REQUEST: libc::c_ulong = 0x4004_6418;
+const SECTOR_SIZE_REQUEST: core::ffi::c_ulong = 0x4004_6418;
 /// `BLKSSZGET` (`<linux/fs.h>`, `_IO(0x12, 104)`), the simulator's equivalent.
 #[cfg(not(target_vendor = "apple"))]
-const SECTOR_SIZE_REQUEST: libc::c_ulong = 0x1268;
+const SECTOR_SIZE_REQUEST: core::ffi::c_ulong = 0x1268;
 
 /// The sector size of the disk open as `fd`. A descriptor that is not a disk (a
 /// regular file, `/dev/null`, `/dev/zero`, a terminal) fails with `ENOTTY`.
@@ -80,7 +82,7 @@ pub(crate) fn disk_sector_size(fd: BorrowedFd<'_>) -> io::Result<u32> {
     // SAFETY: the request writes exactly one 32-bit integer through the pointer,
     // which is valid for that write; a descriptor of another kind fails with ENOTTY
     // and writes nothing.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), SECTOR_SIZE_REQUEST, &raw mut size) };
+    let rc = unsafe { sys::ioctl(fd.as_raw_fd(), SECTOR_SIZE_REQUEST, &raw mut size) };
     if rc == 0 {
         Ok(size)
     } else {

@@ -22,8 +22,10 @@
 //! the argument tuples of a send) and [`exception`] build on it, [`runtime`] (message
 //! sending, classes, `objc_methods!`) on those; [`foundation`], [`block`],
 //! [`dispatch`], [`delegate`] (defining classes at run time, for the delegates in
-//! `vm/` and `socket/`), [`appkit`], [`fd`] and [`vmnet`] on top. The raw layer uses
-//! nothing of the crate outside it but the errors (`tests/structure.rs`).
+//! `vm/` and `socket/`), [`appkit`], [`fd`] and [`vmnet`] on top. [`sys`], a leaf,
+//! declares the few C library functions and constants the crate uses (there is no
+//! `libc` dependency). The raw layer uses nothing of the crate outside it but the
+//! errors (`tests/structure.rs`).
 
 pub(crate) mod appkit;
 pub(crate) mod block;
@@ -37,6 +39,7 @@ pub(crate) mod objc;
 #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 pub(crate) mod os_version;
 pub(crate) mod runtime;
+pub(crate) mod sys;
 // Not in the loom build, which checks only the bridge.
 #[cfg(all(test, arcbox_vz_sim, not(arcbox_vz_loom)))]
 mod tests;

@@ -102,14 +102,14 @@ unsafe extern "C" {
 }
 
 fn open(path: &CStr) -> *mut c_void {
-    let mode = libc::RTLD_LAZY | libc::RTLD_LOCAL;
+    let mode = super::sys::RTLD_LAZY | super::sys::RTLD_LOCAL;
     #[cfg(arcbox_vz_sim)]
     // SAFETY: `path` is NUL-terminated; the stand-in only compares it.
     let handle = unsafe { sim_vmnet_dlopen(path.as_ptr(), mode) };
     #[cfg(not(arcbox_vz_sim))]
     // SAFETY: `path` is NUL-terminated; dlopen of a system framework runs no code of
     // ours, and the handle is never closed (the functions stay in use).
-    let handle = unsafe { libc::dlopen(path.as_ptr(), mode) };
+    let handle = unsafe { super::sys::dlopen(path.as_ptr(), mode) };
     handle
 }
 
@@ -122,9 +122,9 @@ fn symbol(handle: *mut c_void, name: &CStr) -> Option<NonNull<c_void>> {
     // A dlopen handle finds the image's dependencies' symbols too (CFRelease,
     // xpc_release); RTLD_DEFAULT is the fallback for those.
     let found = unsafe {
-        let found = libc::dlsym(handle, name.as_ptr());
+        let found = super::sys::dlsym(handle, name.as_ptr());
         if found.is_null() && !name.to_bytes().starts_with(b"vmnet_") {
-            libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr())
+            super::sys::dlsym(super::sys::rtld_default(), name.as_ptr())
         } else {
             found
         }

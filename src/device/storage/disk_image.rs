@@ -22,7 +22,7 @@ fn disk_image_url(path: &Path, read_only: bool) -> Result<Id, VZError> {
         .write(!read_only)
         // Never block: existing_file checked the type, but the path could have been
         // swapped for a FIFO since; the type is checked again below.
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(crate::ffi::sys::O_NONBLOCK)
         .open(path)
         .map_err(|e| {
             VZError::invalid_argument(
