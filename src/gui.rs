@@ -46,7 +46,7 @@ use crate::error::VZError;
 use crate::ffi::appkit::{main_queue_async, window_delegate};
 use crate::ffi::encode::{CGPoint, CGRect, CGSize};
 use crate::ffi::foundation::{check_string, ns_string};
-use crate::ffi::runtime::{Allocated, ClassRef, Id, autoreleasepool, class, objc_methods, sel};
+use crate::ffi::runtime::{Allocated, ClassRef, Id, class, in_pool, objc_methods, sel};
 use crate::vm::{StopReason, VirtualMachine, VirtualMachineState};
 
 objc_methods! {
@@ -219,7 +219,7 @@ pub fn run(vm: &VirtualMachine, options: &WindowOptions) -> Result<WindowOutcome
         });
     }
 
-    let ended = autoreleasepool(|| show_and_run(vm, options, view_class))?;
+    let ended = in_pool!(show_and_run(vm, options, view_class))?;
     if ended == Ended::VmStopped {
         return Ok(WindowOutcome::VmStopped(block_on(vm.wait_until_stopped())));
     }

@@ -8,7 +8,7 @@ use crate::configuration::{
 };
 use crate::error::VZError;
 use crate::ffi::foundation::{self, check_string, with_error};
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn linux_init(loader: Allocated, kernel: &Id) -> Option<Id> = "initWithKernelURL:";
@@ -204,7 +204,7 @@ impl LinuxBootLoader {
         let url = existing_file(kernel, "kernel path")?;
         check_kernel(kernel)?;
         let class = base_class(class!("VZLinuxBootLoader"));
-        let obj = autoreleasepool(|| linux_init(class.alloc(), &url)).ok_or_else(|| {
+        let obj = in_pool!(linux_init(class.alloc(), &url)).ok_or_else(|| {
             VZError::invalid_argument("kernel path", "VZLinuxBootLoader refused it")
         })?;
         Ok(Self { obj })
@@ -218,13 +218,13 @@ impl LinuxBootLoader {
     /// [`VZError::InvalidArgument`] when the path is not an existing regular file.
     pub fn set_initial_ramdisk(&mut self, initrd: impl AsRef<Path>) -> Result<&mut Self, VZError> {
         let url = existing_file(initrd.as_ref(), "initial ramdisk path")?;
-        autoreleasepool(|| set_initial_ramdisk_raw(&self.obj, Some(&url)));
+        in_pool!(set_initial_ramdisk_raw(&self.obj, Some(&url)));
         Ok(self)
     }
 
     /// Removes the initial ramdisk.
     pub fn clear_initial_ramdisk(&mut self) -> &mut Self {
-        autoreleasepool(|| set_initial_ramdisk_raw(&self.obj, None));
+        in_pool!(set_initial_ramdisk_raw(&self.obj, None));
         self
     }
 
@@ -236,13 +236,16 @@ impl LinuxBootLoader {
     /// [`VZError::InvalidArgument`] when it contains a NUL byte or starts with U+FEFF.
     pub fn set_command_line(&mut self, command_line: &str) -> Result<&mut Self, VZError> {
         check_string(command_line, "kernel command line")?;
-        autoreleasepool(|| set_command_line_raw(&self.obj, &foundation::ns_string(command_line)));
+        in_pool!(set_command_line_raw(
+            &self.obj,
+            &foundation::ns_string(command_line)
+        ));
         Ok(self)
     }
 
     /// The kernel path (`kernelURL`), made absolute.
     pub fn kernel_path(&self) -> PathBuf {
-        autoreleasepool(|| {
+        in_pool!({
             kernel_url(&self.obj)
                 .map(|u| foundation::url_path(&u))
                 .unwrap_or_default()
@@ -251,12 +254,12 @@ impl LinuxBootLoader {
 
     /// The initial ramdisk path (`initialRamdiskURL`), if any.
     pub fn initial_ramdisk_path(&self) -> Option<PathBuf> {
-        autoreleasepool(|| initial_ramdisk_raw(&self.obj).map(|u| foundation::url_path(&u)))
+        in_pool!(initial_ramdisk_raw(&self.obj).map(|u| foundation::url_path(&u)))
     }
 
     /// The kernel command line (`commandLine`); empty by default.
     pub fn command_line(&self) -> String {
-        autoreleasepool(|| {
+        in_pool!({
             command_line_raw(&self.obj)
                 .map(|s| foundation::string_from(&s))
                 .unwrap_or_default()
@@ -362,7 +365,7 @@ impl EFIVariableStore {
                 ),
             ));
         }
-        let obj = autoreleasepool(|| store_open(class.alloc(), &url)).ok_or_else(|| {
+        let obj = in_pool!(store_open(class.alloc(), &url)).ok_or_else(|| {
             VZError::invalid_argument(STORE_PATH, "VZEFIVariableStore refused it")
         })?;
         Ok(Self { obj })
@@ -370,7 +373,7 @@ impl EFIVariableStore {
 
     /// The store's file (`URL`).
     pub fn path(&self) -> PathBuf {
-        autoreleasepool(|| {
+        in_pool!({
             store_url(&self.obj)
                 .map(|u| foundation::url_path(&u))
                 .unwrap_or_default()
@@ -394,10 +397,10 @@ impl EFIBootLoader {
     /// [`VZError::Unsupported`] before macOS 13.
     pub fn new(store: EFIVariableStore) -> Result<Self, VZError> {
         let class = class_since(class!("VZEFIBootLoader"), "EFI boot loader", "13.0")?;
-        let obj = autoreleasepool(|| efi_init(class.alloc())).ok_or(VZError::ClassNotFound {
+        let obj = in_pool!(efi_init(class.alloc())).ok_or(VZError::ClassNotFound {
             class: "VZEFIBootLoader",
         })?;
-        autoreleasepool(|| set_variable_store_raw(&obj, Some(&store.obj)));
+        in_pool!(set_variable_store_raw(&obj, Some(&store.obj)));
         Ok(Self { obj, store })
     }
 

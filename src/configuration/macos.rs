@@ -22,7 +22,9 @@ use crate::error::{FrameworkError, VZError};
 use crate::ffi::block::{ObjectErrorArgs, RcBlock};
 use crate::ffi::foundation;
 use crate::ffi::os_version;
-use crate::ffi::runtime::{Allocated, ClassRef, Id, autoreleasepool, class, objc_methods, sel};
+use crate::ffi::runtime::{
+    Allocated, ClassRef, Id, autoreleasepool, class, in_pool, objc_methods, sel,
+};
 
 objc_methods! {
     fn image_load_raw(class: ClassRef, url: &Id, handler: &RcBlock) =
@@ -174,7 +176,7 @@ impl MacOSRestoreImage {
     /// `URL`: the file it was loaded from (`file://…`), or where to download it
     /// (`https://…`) after [`fetch_latest_supported`](Self::fetch_latest_supported).
     pub fn url(&self) -> String {
-        autoreleasepool(|| {
+        in_pool!({
             image_url_raw(&self.obj)
                 .map(|url| foundation::url_string(&url))
                 .unwrap_or_default()
@@ -183,7 +185,7 @@ impl MacOSRestoreImage {
 
     /// `buildVersion`, for example `"24A335"`.
     pub fn build_version(&self) -> String {
-        autoreleasepool(|| {
+        in_pool!({
             image_build_raw(&self.obj)
                 .map(|s| foundation::string_from(&s))
                 .unwrap_or_default()
@@ -206,7 +208,7 @@ impl MacOSRestoreImage {
     /// macOS 12, whether it has a supported configuration).
     pub fn is_supported(&self) -> bool {
         if self.obj.responds_to(sel!("isSupported")) {
-            autoreleasepool(|| image_supported_raw(&self.obj))
+            in_pool!(image_supported_raw(&self.obj))
         } else {
             self.most_featureful_supported_configuration().is_some()
         }
@@ -218,7 +220,7 @@ impl MacOSRestoreImage {
     pub fn most_featureful_supported_configuration(
         &self,
     ) -> Option<MacOSConfigurationRequirements> {
-        autoreleasepool(|| image_requirements_raw(&self.obj))
+        in_pool!(image_requirements_raw(&self.obj))
             .map(|obj| MacOSConfigurationRequirements { obj })
     }
 
@@ -284,7 +286,7 @@ fn start_image_request(
         };
         let _ = tx.complete(result);
     });
-    autoreleasepool(|| send(&handler));
+    in_pool!(send(&handler));
     rx
 }
 
@@ -302,19 +304,19 @@ impl MacOSConfigurationRequirements {
     ///
     /// If the framework returns nil, which its header rules out (`nonnull`).
     pub fn hardware_model(&self) -> MacHardwareModel {
-        let obj = autoreleasepool(|| requirements_model_raw(&self.obj))
+        let obj = in_pool!(requirements_model_raw(&self.obj))
             .expect("hardwareModel is nonnull (vz-api.tsv)");
         MacHardwareModel { obj }
     }
 
     /// `minimumSupportedCPUCount`.
     pub fn minimum_supported_cpu_count(&self) -> usize {
-        autoreleasepool(|| requirements_cpus_raw(&self.obj))
+        in_pool!(requirements_cpus_raw(&self.obj))
     }
 
     /// `minimumSupportedMemorySize`, in bytes.
     pub fn minimum_supported_memory_size(&self) -> u64 {
-        autoreleasepool(|| requirements_memory_raw(&self.obj))
+        in_pool!(requirements_memory_raw(&self.obj))
     }
 
     /// Checks a CPU count and a memory size (bytes) against the minimums, and that
@@ -378,14 +380,17 @@ impl MacHardwareModel {
         if data.is_empty() {
             return Err(garbage());
         }
-        autoreleasepool(|| model_init_with_data(class.alloc(), &foundation::ns_data(data)))
-            .map(|obj| Self { obj })
-            .ok_or_else(garbage)
+        in_pool!(model_init_with_data(
+            class.alloc(),
+            &foundation::ns_data(data)
+        ))
+        .map(|obj| Self { obj })
+        .ok_or_else(garbage)
     }
 
     /// The bytes to store (`dataRepresentation`).
     pub fn data_representation(&self) -> Vec<u8> {
-        autoreleasepool(|| {
+        in_pool!({
             model_data_raw(&self.obj)
                 .map(|d| foundation::data_to_vec(&d))
                 .unwrap_or_default()
@@ -395,7 +400,7 @@ impl MacHardwareModel {
     /// Whether this Mac can run this model (`isSupported`); if not, no configuration
     /// using it validates.
     pub fn is_supported(&self) -> bool {
-        autoreleasepool(|| model_supported_raw(&self.obj))
+        in_pool!(model_supported_raw(&self.obj))
     }
 
     /// [`VZError::InvalidArgument`] unless [`is_supported`](Self::is_supported).
@@ -444,7 +449,7 @@ impl MacMachineIdentifier {
     /// [`VZError::Unsupported`] before macOS 12 or on an Intel Mac.
     pub fn new() -> Result<Self, VZError> {
         let class = identifier_class()?;
-        autoreleasepool(|| identifier_init(class.alloc()))
+        in_pool!(identifier_init(class.alloc()))
             .map(|obj| Self { obj })
             .ok_or(VZError::ClassNotFound {
                 class: "VZMacMachineIdentifier",
@@ -471,14 +476,17 @@ impl MacMachineIdentifier {
         if data.is_empty() {
             return Err(garbage());
         }
-        autoreleasepool(|| identifier_init_with_data(class.alloc(), &foundation::ns_data(data)))
-            .map(|obj| Self { obj })
-            .ok_or_else(garbage)
+        in_pool!(identifier_init_with_data(
+            class.alloc(),
+            &foundation::ns_data(data)
+        ))
+        .map(|obj| Self { obj })
+        .ok_or_else(garbage)
     }
 
     /// The bytes to store (`dataRepresentation`).
     pub fn data_representation(&self) -> Vec<u8> {
-        autoreleasepool(|| {
+        in_pool!({
             identifier_data_raw(&self.obj)
                 .map(|d| foundation::data_to_vec(&d))
                 .unwrap_or_default()
@@ -574,9 +582,9 @@ impl MacAuxiliaryStorage {
         let class = storage_class()?;
         let url = existing_file(path.as_ref(), "auxiliary storage path")?;
         let obj = if class.instances_respond_to(sel!("initWithURL:")) {
-            autoreleasepool(|| storage_init_with_url(class.alloc(), &url))
+            in_pool!(storage_init_with_url(class.alloc(), &url))
         } else {
-            autoreleasepool(|| storage_init_with_contents(class.alloc(), &url))
+            in_pool!(storage_init_with_contents(class.alloc(), &url))
         };
         obj.map(|obj| Self {
             obj,
@@ -589,7 +597,7 @@ impl MacAuxiliaryStorage {
 
     /// The file (`URL`).
     pub fn path(&self) -> PathBuf {
-        autoreleasepool(|| {
+        in_pool!({
             storage_url_raw(&self.obj)
                 .map(|url| foundation::url_path(&url))
                 .unwrap_or_default()
@@ -655,11 +663,10 @@ impl MacPlatformConfiguration {
                 "it was created for another hardware model than the platform's",
             ));
         }
-        let obj =
-            autoreleasepool(|| platform_init(class.alloc())).ok_or(VZError::ClassNotFound {
-                class: "VZMacPlatformConfiguration",
-            })?;
-        autoreleasepool(|| {
+        let obj = in_pool!(platform_init(class.alloc())).ok_or(VZError::ClassNotFound {
+            class: "VZMacPlatformConfiguration",
+        })?;
+        in_pool!({
             set_hardware_model_raw(&obj, &hardware_model.obj);
             set_machine_identifier_raw(&obj, &machine_identifier.obj);
             set_auxiliary_storage_raw(&obj, &auxiliary_storage.obj);
@@ -703,7 +710,7 @@ impl MacOSBootLoader {
     /// [`VZError::Unsupported`] before macOS 12 or on an Intel Mac.
     pub fn new() -> Result<Self, VZError> {
         let class = mac_class(class!("VZMacOSBootLoader"), "macOS boot loader")?;
-        autoreleasepool(|| boot_loader_init(class.alloc()))
+        in_pool!(boot_loader_init(class.alloc()))
             .map(|obj| Self { obj })
             .ok_or(VZError::ClassNotFound {
                 class: "VZMacOSBootLoader",

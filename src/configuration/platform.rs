@@ -4,7 +4,7 @@
 use crate::configuration::{AsObject, class_since, method_since};
 use crate::error::VZError;
 use crate::ffi::foundation;
-use crate::ffi::runtime::{Allocated, ClassRef, Id, autoreleasepool, class, objc_methods, sel};
+use crate::ffi::runtime::{Allocated, ClassRef, Id, class, in_pool, objc_methods, sel};
 
 objc_methods! {
     fn platform_init(platform: Allocated) -> Option<Id> = "init";
@@ -63,10 +63,9 @@ impl GenericPlatform {
             "generic platform",
             "12.0",
         )?;
-        let obj =
-            autoreleasepool(|| platform_init(class.alloc())).ok_or(VZError::ClassNotFound {
-                class: "VZGenericPlatformConfiguration",
-            })?;
+        let obj = in_pool!(platform_init(class.alloc())).ok_or(VZError::ClassNotFound {
+            class: "VZGenericPlatformConfiguration",
+        })?;
         Ok(Self { obj })
     }
 
@@ -82,7 +81,7 @@ impl GenericPlatform {
             "generic machine identifier",
             "13.0",
         )?;
-        autoreleasepool(|| machine_identifier_raw(&self.obj))
+        in_pool!(machine_identifier_raw(&self.obj))
             .map(|obj| GenericMachineIdentifier { obj })
             .ok_or(VZError::ClassNotFound {
                 class: "VZGenericMachineIdentifier",
@@ -106,7 +105,7 @@ impl GenericPlatform {
             "generic machine identifier",
             "13.0",
         )?;
-        autoreleasepool(|| set_machine_identifier_raw(&self.obj, &identifier.obj));
+        in_pool!(set_machine_identifier_raw(&self.obj, &identifier.obj));
         Ok(self)
     }
 
@@ -118,7 +117,7 @@ impl GenericPlatform {
             return false;
         };
         class.responds_to(sel!("isNestedVirtualizationSupported"))
-            && autoreleasepool(|| nested_supported_raw(class))
+            && in_pool!(nested_supported_raw(class))
     }
 
     /// Enables or disables nested virtualization (`setNestedVirtualizationEnabled:`,
@@ -153,7 +152,7 @@ impl GenericPlatform {
                 min_macos: "15.0",
             });
         }
-        autoreleasepool(|| set_nested_enabled_raw(&self.obj, enabled));
+        in_pool!(set_nested_enabled_raw(&self.obj, enabled));
         Ok(self)
     }
 
@@ -161,7 +160,7 @@ impl GenericPlatform {
     /// `false` before macOS 15.
     pub fn is_nested_virtualization_enabled(&self) -> bool {
         self.obj.responds_to(sel!("isNestedVirtualizationEnabled"))
-            && autoreleasepool(|| nested_enabled_raw(&self.obj))
+            && in_pool!(nested_enabled_raw(&self.obj))
     }
 }
 
@@ -180,7 +179,7 @@ impl GenericMachineIdentifier {
     /// [`VZError::Unsupported`] before macOS 13.
     pub fn new() -> Result<Self, VZError> {
         let class = identifier_class()?;
-        autoreleasepool(|| identifier_init(class.alloc()))
+        in_pool!(identifier_init(class.alloc()))
             .map(|obj| Self { obj })
             .ok_or(VZError::ClassNotFound {
                 class: "VZGenericMachineIdentifier",
@@ -196,23 +195,26 @@ impl GenericMachineIdentifier {
     /// [`VZError::Unsupported`] before macOS 13.
     pub fn from_data_representation(data: &[u8]) -> Result<Self, VZError> {
         let class = identifier_class()?;
-        autoreleasepool(|| identifier_init_with_data(class.alloc(), &foundation::ns_data(data)))
-            .map(|obj| Self { obj })
-            .ok_or_else(|| {
-                VZError::invalid_argument(
-                    "machine identifier data",
-                    format!(
-                        "{} bytes that are not a VZGenericMachineIdentifier data representation",
-                        data.len()
-                    ),
-                )
-            })
+        in_pool!(identifier_init_with_data(
+            class.alloc(),
+            &foundation::ns_data(data)
+        ))
+        .map(|obj| Self { obj })
+        .ok_or_else(|| {
+            VZError::invalid_argument(
+                "machine identifier data",
+                format!(
+                    "{} bytes that are not a VZGenericMachineIdentifier data representation",
+                    data.len()
+                ),
+            )
+        })
     }
 
     /// The bytes to store and later pass to
     /// [`from_data_representation`](Self::from_data_representation).
     pub fn data_representation(&self) -> Vec<u8> {
-        autoreleasepool(|| {
+        in_pool!({
             identifier_data(&self.obj)
                 .map(|d| foundation::data_to_vec(&d))
                 .unwrap_or_default()

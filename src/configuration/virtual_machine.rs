@@ -13,7 +13,7 @@ use crate::device::{
 };
 use crate::error::VZError;
 use crate::ffi::foundation::{self, with_error};
-use crate::ffi::runtime::{ClassRef, Id, Sel, autoreleasepool, class, objc_methods, sel};
+use crate::ffi::runtime::{ClassRef, Id, Sel, class, in_pool, objc_methods, sel};
 use crate::vm::VirtualMachine;
 
 objc_methods! {
@@ -134,7 +134,7 @@ macro_rules! device_list {
             // whatever the list holds: a setter this macOS lacks is never sent.
             // `validate` reports a non-empty list for it.
             if since.is_none_or(|since| since.is_available(&self.obj)) {
-                autoreleasepool(|| $raw(&self.obj, &object_array(&devices)));
+                in_pool!($raw(&self.obj, &object_array(&devices)));
             }
             self.$field = devices;
             self
@@ -159,7 +159,7 @@ macro_rules! mixed_device_list {
             let devices: Vec<$ty> = devices.into_iter().map(Into::into).collect();
             // As in device_list!: the setter is sent only where this macOS has it.
             if $since.is_available(&self.obj) {
-                autoreleasepool(|| $raw(&self.obj, &object_array(&devices)));
+                in_pool!($raw(&self.obj, &object_array(&devices)));
             }
             self.$field = devices;
             self
@@ -242,7 +242,7 @@ impl VirtualMachineConfiguration {
     ///
     /// Only if Virtualization.framework is unusable in this process.
     pub fn new() -> Result<Self, VZError> {
-        let obj = autoreleasepool(|| config_new(config_class())).ok_or(VZError::ClassNotFound {
+        let obj = in_pool!(config_new(config_class())).ok_or(VZError::ClassNotFound {
             class: "VZVirtualMachineConfiguration",
         })?;
         Ok(Self {
@@ -294,7 +294,10 @@ impl VirtualMachineConfiguration {
     /// or an [`EFIBootLoader`](crate::EFIBootLoader).
     pub fn set_boot_loader(&mut self, boot_loader: impl Into<BootLoader>) -> &mut Self {
         let boot_loader = boot_loader.into();
-        autoreleasepool(|| set_boot_loader_raw(&self.obj, Some(boot_loader.as_object())));
+        in_pool!(set_boot_loader_raw(
+            &self.obj,
+            Some(boot_loader.as_object())
+        ));
         self.boot_loader = Some(boot_loader);
         self
     }
@@ -310,7 +313,7 @@ impl VirtualMachineConfiguration {
         let platform = platform.into();
         // Both platforms exist only where their classes do (macOS 12), and so does
         // the setter.
-        autoreleasepool(|| set_platform_raw(&self.obj, platform.as_object()));
+        in_pool!(set_platform_raw(&self.obj, platform.as_object()));
         self.platform = Some(platform);
         self
     }

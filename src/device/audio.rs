@@ -19,7 +19,7 @@
 
 use crate::configuration::{AsObject, class_since, object_array};
 use crate::error::VZError;
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn audio_init(object: Allocated) -> Option<Id> = "init";
@@ -37,7 +37,7 @@ fn new_object(
     name: &'static str,
 ) -> Result<Id, VZError> {
     let class = class_since(class, FEATURE, SINCE)?;
-    autoreleasepool(|| audio_init(class.alloc())).ok_or(VZError::ClassNotFound { class: name })
+    in_pool!(audio_init(class.alloc())).ok_or(VZError::ClassNotFound { class: name })
 }
 
 /// `VZHostAudioInputStreamSource` (macOS 12): records from the host's default input
@@ -120,14 +120,14 @@ impl VirtioSoundDeviceInputStreamConfiguration {
     /// Records from `source` (`setSource:`), replacing any previous source. See
     /// [`HostAudioInputStreamSource`] for the microphone permission.
     pub fn set_source(&mut self, source: HostAudioInputStreamSource) -> &mut Self {
-        autoreleasepool(|| set_source_raw(&self.obj, Some(&source.obj)));
+        in_pool!(set_source_raw(&self.obj, Some(&source.obj)));
         self.source = Some(source);
         self
     }
 
     /// Removes the source (`setSource:` with nil): the guest records silence.
     pub fn clear_source(&mut self) -> &mut Self {
-        autoreleasepool(|| set_source_raw(&self.obj, None));
+        in_pool!(set_source_raw(&self.obj, None));
         self.source = None;
         self
     }
@@ -165,14 +165,14 @@ impl VirtioSoundDeviceOutputStreamConfiguration {
 
     /// Plays to `sink` (`setSink:`), replacing any previous sink.
     pub fn set_sink(&mut self, sink: HostAudioOutputStreamSink) -> &mut Self {
-        autoreleasepool(|| set_sink_raw(&self.obj, Some(&sink.obj)));
+        in_pool!(set_sink_raw(&self.obj, Some(&sink.obj)));
         self.sink = Some(sink);
         self
     }
 
     /// Removes the sink (`setSink:` with nil): the guest's audio is dropped.
     pub fn clear_sink(&mut self) -> &mut Self {
-        autoreleasepool(|| set_sink_raw(&self.obj, None));
+        in_pool!(set_sink_raw(&self.obj, None));
         self.sink = None;
         self
     }
@@ -274,7 +274,7 @@ impl VirtioSoundDeviceConfiguration {
     pub fn new(streams: Vec<VirtioSoundDeviceStreamConfiguration>) -> Result<Self, VZError> {
         let class = class_since(class!("VZVirtioSoundDeviceConfiguration"), FEATURE, SINCE)?;
         check_streams(&streams)?;
-        let obj = autoreleasepool(|| audio_init(class.alloc())).ok_or(VZError::ClassNotFound {
+        let obj = in_pool!(audio_init(class.alloc())).ok_or(VZError::ClassNotFound {
             class: "VZVirtioSoundDeviceConfiguration",
         })?;
         let mut device = Self {
@@ -296,7 +296,7 @@ impl VirtioSoundDeviceConfiguration {
         streams: Vec<VirtioSoundDeviceStreamConfiguration>,
     ) -> Result<&mut Self, VZError> {
         check_streams(&streams)?;
-        autoreleasepool(|| set_streams_raw(&self.obj, &object_array(&streams)));
+        in_pool!(set_streams_raw(&self.obj, &object_array(&streams)));
         self.streams = streams;
         Ok(self)
     }

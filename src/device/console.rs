@@ -12,7 +12,7 @@ use crate::configuration::{AsObject, class_since};
 use crate::device::{SerialPortAttachment, SpiceAgentPortAttachment};
 use crate::error::VZError;
 use crate::ffi::foundation::{self, check_string};
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn port_init(port: Allocated) -> Option<Id> = "init";
@@ -52,7 +52,7 @@ impl VirtioConsolePortConfiguration {
     /// [`VZError::Unsupported`] before macOS 13.
     pub fn new() -> Result<Self, VZError> {
         let class = class_since(class!("VZVirtioConsolePortConfiguration"), FEATURE, SINCE)?;
-        let obj = autoreleasepool(|| port_init(class.alloc())).ok_or(VZError::ClassNotFound {
+        let obj = in_pool!(port_init(class.alloc())).ok_or(VZError::ClassNotFound {
             class: "VZVirtioConsolePortConfiguration",
         })?;
         Ok(Self {
@@ -84,38 +84,38 @@ impl VirtioConsolePortConfiguration {
                 ));
             }
         }
-        autoreleasepool(|| set_name_raw(&self.obj, Some(&foundation::ns_string(name))));
+        in_pool!(set_name_raw(&self.obj, Some(&foundation::ns_string(name))));
         Ok(self)
     }
 
     /// Removes the port's name (`setName:` with nil).
     pub fn clear_name(&mut self) -> &mut Self {
-        autoreleasepool(|| set_name_raw(&self.obj, None));
+        in_pool!(set_name_raw(&self.obj, None));
         self
     }
 
     /// The port's name (`name`); `None` by default.
     pub fn name(&self) -> Option<String> {
-        autoreleasepool(|| name_raw(&self.obj).map(|s| foundation::string_from(&s)))
+        in_pool!(name_raw(&self.obj).map(|s| foundation::string_from(&s)))
     }
 
     /// Marks the port for use as the guest's system console (`setIsConsole:`).
     pub fn set_is_console(&mut self, is_console: bool) -> &mut Self {
-        autoreleasepool(|| set_is_console_raw(&self.obj, is_console));
+        in_pool!(set_is_console_raw(&self.obj, is_console));
         self
     }
 
     /// Whether the port is marked as the system console (`isConsole`); `false` by
     /// default.
     pub fn is_console(&self) -> bool {
-        autoreleasepool(|| is_console_raw(&self.obj))
+        in_pool!(is_console_raw(&self.obj))
     }
 
     /// Connects the port to `attachment` (`setAttachment:`), replacing any previous one
     /// (a [`SpiceAgentPortAttachment`] too).
     pub fn set_attachment(&mut self, attachment: impl Into<SerialPortAttachment>) -> &mut Self {
         let attachment = attachment.into();
-        autoreleasepool(|| set_attachment_raw(&self.obj, Some(attachment.as_object())));
+        in_pool!(set_attachment_raw(&self.obj, Some(attachment.as_object())));
         self.attachment = Some(attachment);
         self.spice_agent = None;
         self
@@ -123,7 +123,7 @@ impl VirtioConsolePortConfiguration {
 
     /// Disconnects the port (`setAttachment:` with nil), whatever its attachment.
     pub fn clear_attachment(&mut self) -> &mut Self {
-        autoreleasepool(|| set_attachment_raw(&self.obj, None));
+        in_pool!(set_attachment_raw(&self.obj, None));
         self.attachment = None;
         self.spice_agent = None;
         self
@@ -148,7 +148,7 @@ impl VirtioConsolePortConfiguration {
             return Err(spice_on_console());
         }
         let name = SpiceAgentPortAttachment::port_name()?;
-        autoreleasepool(|| {
+        in_pool!({
             set_name_raw(&self.obj, Some(&foundation::ns_string(&name)));
             set_attachment_raw(&self.obj, Some(&attachment.obj));
         });
@@ -270,8 +270,8 @@ impl VirtioConsoleDeviceConfiguration {
         let missing = VZError::ClassNotFound {
             class: "VZVirtioConsoleDeviceConfiguration",
         };
-        let obj = autoreleasepool(|| device_init(class.alloc())).ok_or(missing)?;
-        let array = autoreleasepool(|| ports_raw(&obj)).ok_or(VZError::ClassNotFound {
+        let obj = in_pool!(device_init(class.alloc())).ok_or(missing)?;
+        let array = in_pool!(ports_raw(&obj)).ok_or(VZError::ClassNotFound {
             class: "VZVirtioConsolePortConfigurationArray",
         })?;
         Ok(Self {
@@ -322,7 +322,11 @@ impl VirtioConsoleDeviceConfiguration {
                 ));
             }
         }
-        autoreleasepool(|| set_port_at_raw(&self.array, Some(&port.obj), index as usize));
+        in_pool!(set_port_at_raw(
+            &self.array,
+            Some(&port.obj),
+            index as usize
+        ));
         self.ports.insert(index, port);
         Ok(self)
     }
@@ -331,7 +335,7 @@ impl VirtioConsoleDeviceConfiguration {
     /// nil).
     pub fn remove_port(&mut self, index: u32) -> Option<VirtioConsolePortConfiguration> {
         let port = self.ports.remove(&index)?;
-        autoreleasepool(|| set_port_at_raw(&self.array, None, index as usize));
+        in_pool!(set_port_at_raw(&self.array, None, index as usize));
         Some(port)
     }
 
@@ -366,7 +370,7 @@ impl VirtioConsoleDeviceConfiguration {
                 ));
             }
         }
-        autoreleasepool(|| set_maximum_port_count_raw(&self.array, count));
+        in_pool!(set_maximum_port_count_raw(&self.array, count));
         self.maximum_set = true;
         Ok(self)
     }
@@ -375,15 +379,14 @@ impl VirtioConsoleDeviceConfiguration {
     /// [`set_maximum_port_count`](Self::set_maximum_port_count), else the framework's
     /// default, the highest port index + 1.
     pub fn maximum_port_count(&self) -> u32 {
-        autoreleasepool(|| maximum_port_count_raw(&self.array))
+        in_pool!(maximum_port_count_raw(&self.array))
     }
 
     /// The port at `index`, if one is set.
     pub fn port(&self, index: u32) -> Option<&VirtioConsolePortConfiguration> {
         let port = self.ports.get(&index)?;
         debug_assert!(
-            autoreleasepool(|| port_at_raw(&self.array, index as usize))
-                .is_some_and(|p| p.is(&port.obj)),
+            in_pool!(port_at_raw(&self.array, index as usize)).is_some_and(|p| p.is(&port.obj)),
             "the framework's port array disagrees with the builder at index {index}"
         );
         Some(port)

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use crate::configuration::{AsObject, class_since, existing_directory};
 use crate::error::VZError;
 use crate::ffi::foundation::{self, with_error};
-use crate::ffi::runtime::{Allocated, ClassRef, Id, autoreleasepool, class, objc_methods, sel};
+use crate::ffi::runtime::{
+    Allocated, ClassRef, Id, autoreleasepool, class, in_pool, objc_methods, sel,
+};
 
 objc_methods! {
     fn shared_directory_init(directory: Allocated, url: &Id, read_only: bool) -> Option<Id> =
@@ -58,7 +60,7 @@ impl SharedDirectory {
     pub fn new(path: impl AsRef<Path>, read_only: bool) -> Result<Self, VZError> {
         let class = class_since(class!("VZSharedDirectory"), FEATURE, SINCE)?;
         let url = existing_directory(path.as_ref(), "shared directory path")?;
-        let obj = autoreleasepool(|| shared_directory_init(class.alloc(), &url, read_only)).ok_or(
+        let obj = in_pool!(shared_directory_init(class.alloc(), &url, read_only)).ok_or(
             VZError::ClassNotFound {
                 class: "VZSharedDirectory",
             },
@@ -68,7 +70,7 @@ impl SharedDirectory {
 
     /// The directory (`URL`), made absolute.
     pub fn path(&self) -> PathBuf {
-        autoreleasepool(|| {
+        in_pool!({
             shared_directory_url(&self.obj)
                 .map(|u| foundation::url_path(&u))
                 .unwrap_or_default()
@@ -77,7 +79,7 @@ impl SharedDirectory {
 
     /// Whether the guest may only read it (`isReadOnly`).
     pub fn is_read_only(&self) -> bool {
-        autoreleasepool(|| shared_directory_read_only(&self.obj))
+        in_pool!(shared_directory_read_only(&self.obj))
     }
 }
 
@@ -99,7 +101,7 @@ impl SingleDirectoryShare {
         // A SharedDirectory exists only where its class does (macOS 12), and so does
         // this class.
         let class = crate::configuration::base_class(class!("VZSingleDirectoryShare"));
-        let obj = autoreleasepool(|| single_init(class.alloc(), &directory.obj))
+        let obj = in_pool!(single_init(class.alloc(), &directory.obj))
             .expect("-[VZSingleDirectoryShare initWithDirectory:] returned nil");
         Self { obj }
     }
@@ -110,7 +112,7 @@ impl SingleDirectoryShare {
     ///
     /// Only if the framework breaks its non-null contract for `directory`.
     pub fn directory(&self) -> SharedDirectory {
-        let obj = autoreleasepool(|| single_directory(&self.obj))
+        let obj = in_pool!(single_directory(&self.obj))
             .expect("-[VZSingleDirectoryShare directory] returned nil");
         SharedDirectory { obj }
     }
@@ -204,7 +206,7 @@ impl MultipleDirectoryShare {
 
     /// The shared directories by name (`directories`), sorted by name.
     pub fn directories(&self) -> Vec<(String, SharedDirectory)> {
-        autoreleasepool(|| {
+        in_pool!({
             let entries = multiple_directories(&self.obj)
                 .map(|d| foundation::dictionary_entries(&d))
                 .unwrap_or_default();
@@ -224,7 +226,7 @@ impl MultipleDirectoryShare {
             return None;
         }
         let class = multiple_class().ok()?;
-        autoreleasepool(|| {
+        in_pool!({
             canonicalized_name_raw(class, &foundation::ns_string(name))
                 .map(|s| foundation::string_from(&s))
         })
@@ -378,7 +380,7 @@ impl VirtioFileSystemDeviceConfiguration {
 
     /// The tag (`tag`).
     pub fn tag(&self) -> String {
-        autoreleasepool(|| {
+        in_pool!({
             fs_tag(&self.obj)
                 .map(|s| foundation::string_from(&s))
                 .unwrap_or_default()
@@ -392,13 +394,16 @@ impl VirtioFileSystemDeviceConfiguration {
     /// As for [`new`](Self::new).
     pub fn set_tag(&mut self, tag: &str) -> Result<&mut Self, VZError> {
         let ns_tag = checked_tag(fs_class()?, tag)?;
-        autoreleasepool(|| fs_set_tag(&self.obj, &ns_tag));
+        in_pool!(fs_set_tag(&self.obj, &ns_tag));
         Ok(self)
     }
 
     /// Replaces the share, or removes it with `None` (`setShare:`).
     pub fn set_share(&mut self, share: Option<DirectoryShare>) -> &mut Self {
-        autoreleasepool(|| fs_set_share(&self.obj, share.as_ref().map(AsObject::as_object)));
+        in_pool!(fs_set_share(
+            &self.obj,
+            share.as_ref().map(AsObject::as_object)
+        ));
         self.share = share;
         self
     }
@@ -425,8 +430,7 @@ impl VirtioFileSystemDeviceConfiguration {
         if !class.responds_to(sel!("macOSGuestAutomountTag")) {
             return Err(unsupported);
         }
-        autoreleasepool(|| automount_tag_raw(class).map(|s| foundation::string_from(&s)))
-            .ok_or(unsupported)
+        in_pool!(automount_tag_raw(class).map(|s| foundation::string_from(&s))).ok_or(unsupported)
     }
 }
 
@@ -547,9 +551,9 @@ mod rosetta {
         /// [`NotSupported`](LinuxRosettaAvailability::NotSupported) before macOS 13.
         pub fn availability() -> LinuxRosettaAvailability {
             match rosetta_class() {
-                Ok(class) => LinuxRosettaAvailability::from_raw(autoreleasepool(|| {
-                    rosetta_availability(class)
-                })),
+                Ok(class) => {
+                    LinuxRosettaAvailability::from_raw(in_pool!(rosetta_availability(class)))
+                }
                 Err(_) => LinuxRosettaAvailability::NotSupported,
             }
         }
@@ -599,7 +603,10 @@ mod rosetta {
             options: Option<LinuxRosettaCachingOptions>,
         ) -> Result<&mut Self, VZError> {
             crate::configuration::method_since(&self.obj, sel!("setOptions:"), CACHING, "14.0")?;
-            autoreleasepool(|| rosetta_set_options(&self.obj, options.as_ref().map(|o| o.obj())));
+            in_pool!(rosetta_set_options(
+                &self.obj,
+                options.as_ref().map(|o| o.obj())
+            ));
             self.caching = options;
             Ok(self)
         }
@@ -619,7 +626,7 @@ mod rosetta {
             // Runs on an arbitrary queue, inside an autorelease pool (the block's).
             let _ = completer.complete(error.map(|e| foundation::framework_error(&e)));
         });
-        autoreleasepool(|| rosetta_install(class, &handler));
+        in_pool!(rosetta_install(class, &handler));
         Ok(completion)
     }
 
@@ -711,7 +718,7 @@ mod rosetta {
         /// [`VZError::Unsupported`] before macOS 14.
         pub fn default_socket() -> Result<Self, VZError> {
             let class = unix_class()?;
-            autoreleasepool(|| unix_init(class.alloc()))
+            in_pool!(unix_init(class.alloc()))
                 .map(|obj| Self { obj })
                 .ok_or(VZError::ClassNotFound {
                     class: "VZLinuxRosettaUnixSocketCachingOptions",
@@ -745,7 +752,7 @@ mod rosetta {
 
         /// The socket path (`path`).
         pub fn path(&self) -> String {
-            autoreleasepool(|| {
+            in_pool!({
                 unix_path(&self.obj)
                     .map(|s| foundation::string_from(&s))
                     .unwrap_or_default()
@@ -759,7 +766,7 @@ mod rosetta {
         /// [`VZError::Unsupported`] before macOS 14.
         pub fn maximum_path_length() -> Result<usize, VZError> {
             let class = unix_class()?;
-            Ok(autoreleasepool(|| unix_max_path(class)))
+            Ok(in_pool!(unix_max_path(class)))
         }
     }
 
@@ -797,7 +804,7 @@ mod rosetta {
 
         /// The socket name (`name`).
         pub fn name(&self) -> String {
-            autoreleasepool(|| {
+            in_pool!({
                 abstract_name(&self.obj)
                     .map(|s| foundation::string_from(&s))
                     .unwrap_or_default()
@@ -811,7 +818,7 @@ mod rosetta {
         /// [`VZError::Unsupported`] before macOS 14.
         pub fn maximum_name_length() -> Result<usize, VZError> {
             let class = abstract_class()?;
-            Ok(autoreleasepool(|| abstract_max_name(class)))
+            Ok(in_pool!(abstract_max_name(class)))
         }
     }
 }

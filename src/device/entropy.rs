@@ -3,7 +3,7 @@
 //! See [Apple's documentation](https://developer.apple.com/documentation/virtualization/vzvirtioentropydeviceconfiguration).
 
 use crate::configuration::{AsObject, base_class};
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn entropy_init(device: Allocated) -> Option<Id> = "init";
@@ -40,7 +40,7 @@ impl VirtioEntropyDeviceConfiguration {
     /// Only if Virtualization.framework is not loaded in this process.
     pub fn new() -> Self {
         let class = base_class(class!("VZVirtioEntropyDeviceConfiguration"));
-        let obj = autoreleasepool(|| entropy_init(class.alloc()))
+        let obj = in_pool!(entropy_init(class.alloc()))
             .expect("-[VZVirtioEntropyDeviceConfiguration init] returned nil");
         Self { obj }
     }

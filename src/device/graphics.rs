@@ -5,7 +5,7 @@
 
 use crate::configuration::{AsObject, class_since, object_array};
 use crate::error::VZError;
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn scanout_init(scanout: Allocated, width: isize, height: isize) -> Option<Id> =
@@ -94,22 +94,25 @@ impl VirtioGraphicsScanoutConfiguration {
                 ),
             ));
         }
-        let obj =
-            autoreleasepool(|| scanout_init(class.alloc(), width_in_pixels, height_in_pixels))
-                .ok_or(VZError::ClassNotFound {
-                    class: "VZVirtioGraphicsScanoutConfiguration",
-                })?;
+        let obj = in_pool!(scanout_init(
+            class.alloc(),
+            width_in_pixels,
+            height_in_pixels
+        ))
+        .ok_or(VZError::ClassNotFound {
+            class: "VZVirtioGraphicsScanoutConfiguration",
+        })?;
         Ok(Self { obj })
     }
 
     /// The width in pixels (`widthInPixels`).
     pub fn width_in_pixels(&self) -> isize {
-        autoreleasepool(|| width_raw(&self.obj))
+        in_pool!(width_raw(&self.obj))
     }
 
     /// The height in pixels (`heightInPixels`).
     pub fn height_in_pixels(&self) -> isize {
-        autoreleasepool(|| height_raw(&self.obj))
+        in_pool!(height_raw(&self.obj))
     }
 
     /// Sets the width in pixels (`setWidthInPixels:`).
@@ -120,7 +123,7 @@ impl VirtioGraphicsScanoutConfiguration {
     /// negative, or above [`MAX_PIXELS`](Self::MAX_PIXELS).
     pub fn set_width_in_pixels(&mut self, width_in_pixels: isize) -> Result<&mut Self, VZError> {
         check_dimension(width_in_pixels, "width")?;
-        autoreleasepool(|| set_width_raw(&self.obj, width_in_pixels));
+        in_pool!(set_width_raw(&self.obj, width_in_pixels));
         Ok(self)
     }
 
@@ -132,7 +135,7 @@ impl VirtioGraphicsScanoutConfiguration {
     /// negative, or above [`MAX_PIXELS`](Self::MAX_PIXELS).
     pub fn set_height_in_pixels(&mut self, height_in_pixels: isize) -> Result<&mut Self, VZError> {
         check_dimension(height_in_pixels, "height")?;
-        autoreleasepool(|| set_height_raw(&self.obj, height_in_pixels));
+        in_pool!(set_height_raw(&self.obj, height_in_pixels));
         Ok(self)
     }
 }
@@ -182,10 +185,9 @@ impl VirtioGraphicsDeviceConfiguration {
             "Virtio graphics device",
             "13.0",
         )?;
-        let obj =
-            autoreleasepool(|| graphics_init(class.alloc())).ok_or(VZError::ClassNotFound {
-                class: "VZVirtioGraphicsDeviceConfiguration",
-            })?;
+        let obj = in_pool!(graphics_init(class.alloc())).ok_or(VZError::ClassNotFound {
+            class: "VZVirtioGraphicsDeviceConfiguration",
+        })?;
         Ok(Self {
             obj,
             scanouts: Vec::new(),
@@ -195,7 +197,7 @@ impl VirtioGraphicsDeviceConfiguration {
     /// Sets the scanouts (`setScanouts:`). Apple supports at most one; more fail
     /// [`VirtualMachineConfiguration::validate`](crate::VirtualMachineConfiguration::validate).
     pub fn set_scanouts(&mut self, scanouts: Vec<VirtioGraphicsScanoutConfiguration>) -> &mut Self {
-        autoreleasepool(|| set_scanouts_raw(&self.obj, &object_array(&scanouts)));
+        in_pool!(set_scanouts_raw(&self.obj, &object_array(&scanouts)));
         self.scanouts = scanouts;
         self
     }

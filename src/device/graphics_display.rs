@@ -22,7 +22,7 @@ use crate::error::VZError;
 use crate::ffi::dispatch::QueueBound;
 use crate::ffi::encode::CGSize;
 use crate::ffi::foundation::{self, ErrorSlot, with_error};
-use crate::ffi::runtime::{ClassRef, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{ClassRef, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn is_kind_of(object: &Id, class: ClassRef) -> bool = "isKindOfClass:";
@@ -63,7 +63,7 @@ pub enum GraphicsDeviceKind {
 
 /// Whether `object` is a `name` (false when this macOS has no such class).
 fn is_a(object: &Id, name: ClassRef) -> bool {
-    autoreleasepool(|| is_kind_of(object, name))
+    in_pool!(is_kind_of(object, name))
 }
 
 impl GraphicsDevice {
@@ -92,7 +92,7 @@ impl GraphicsDevice {
     pub fn displays(&self) -> Vec<GraphicsDisplay> {
         let queue = self.handle.queue().clone();
         let objects = self.handle.with(|device| {
-            autoreleasepool(|| {
+            in_pool!({
                 displays_raw(device)
                     .map(|displays| foundation::array_items(&displays))
                     .unwrap_or_default()
@@ -122,7 +122,7 @@ impl GraphicsDisplay {
     pub fn size_in_pixels(&self) -> (isize, isize) {
         let size = self
             .handle
-            .with(|display| autoreleasepool(|| size_in_pixels_raw(display)));
+            .with(|display| in_pool!(size_in_pixels_raw(display)));
         (size.width as isize, size.height as isize)
     }
 
@@ -132,9 +132,8 @@ impl GraphicsDisplay {
     /// `None` for a display of a virtio-gpu device (a scanout), which has none.
     pub fn pixels_per_inch(&self) -> Option<isize> {
         let mac = class!("VZMacGraphicsDisplay").ok()?;
-        self.handle.with(move |display| {
-            is_a(display, mac).then(|| autoreleasepool(|| pixels_per_inch_raw(display)))
-        })
+        self.handle
+            .with(move |display| is_a(display, mac).then(|| in_pool!(pixels_per_inch_raw(display))))
     }
 
     /// `reconfigureWithSizeInPixels:error:` (on the VM queue): asks the guest to draw

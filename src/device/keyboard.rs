@@ -4,7 +4,7 @@
 
 use crate::configuration::{AsObject, class_since};
 use crate::error::VZError;
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn keyboard_init(keyboard: Allocated) -> Option<Id> = "init";
@@ -40,10 +40,9 @@ impl USBKeyboardConfiguration {
     /// [`VZError::Unsupported`] before macOS 12.
     pub fn new() -> Result<Self, VZError> {
         let class = class_since(class!("VZUSBKeyboardConfiguration"), "USB keyboard", "12.0")?;
-        let obj =
-            autoreleasepool(|| keyboard_init(class.alloc())).ok_or(VZError::ClassNotFound {
-                class: "VZUSBKeyboardConfiguration",
-            })?;
+        let obj = in_pool!(keyboard_init(class.alloc())).ok_or(VZError::ClassNotFound {
+            class: "VZUSBKeyboardConfiguration",
+        })?;
         Ok(Self { obj })
     }
 }

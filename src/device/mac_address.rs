@@ -9,7 +9,7 @@ use std::str::FromStr;
 use crate::configuration::base_class;
 use crate::error::VZError;
 use crate::ffi::foundation;
-use crate::ffi::runtime::{Allocated, ClassRef, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, ClassRef, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn mac_init_with_string(mac: Allocated, string: &Id) -> Option<Id> = "initWithString:";
@@ -129,9 +129,10 @@ impl MACAddress {
     fn with_octets(octets: [u8; 6]) -> Option<Self> {
         let class = base_class(class!("VZMACAddress"));
         let string = format_octets(&octets);
-        let obj = autoreleasepool(|| {
-            mac_init_with_string(class.alloc(), &foundation::ns_string(&string))
-        })?;
+        let obj = in_pool!(mac_init_with_string(
+            class.alloc(),
+            &foundation::ns_string(&string)
+        ))?;
         Some(Self { obj, octets })
     }
 
@@ -145,7 +146,7 @@ impl MACAddress {
     /// Only if the framework returns nil, which it does not.
     pub fn random_locally_administered() -> Self {
         let class = base_class(class!("VZMACAddress"));
-        let obj = autoreleasepool(|| mac_random(class)).unwrap_or_else(|| {
+        let obj = in_pool!(mac_random(class)).unwrap_or_else(|| {
             panic!("+[VZMACAddress randomLocallyAdministeredAddress] returned nil: out of memory")
         });
         Self::from_object(obj)
@@ -164,36 +165,36 @@ impl MACAddress {
 
     /// `isBroadcastAddress`: whether this is `ff:ff:ff:ff:ff:ff`.
     pub fn is_broadcast(&self) -> bool {
-        autoreleasepool(|| mac_is_broadcast(&self.obj))
+        in_pool!(mac_is_broadcast(&self.obj))
     }
 
     /// `isMulticastAddress`: whether the group bit (the low bit of the first octet)
     /// is set. The broadcast address is a multicast address too.
     pub fn is_multicast(&self) -> bool {
-        autoreleasepool(|| mac_is_multicast(&self.obj))
+        in_pool!(mac_is_multicast(&self.obj))
     }
 
     /// `isUnicastAddress`: whether the group bit is clear. Only unicast addresses can
     /// be given to a network device.
     pub fn is_unicast(&self) -> bool {
-        autoreleasepool(|| mac_is_unicast(&self.obj))
+        in_pool!(mac_is_unicast(&self.obj))
     }
 
     /// `isLocallyAdministeredAddress`: whether the locally-administered bit (bit 1 of
     /// the first octet) is set, as for addresses that no vendor assigned.
     pub fn is_locally_administered(&self) -> bool {
-        autoreleasepool(|| mac_is_locally_administered(&self.obj))
+        in_pool!(mac_is_locally_administered(&self.obj))
     }
 
     /// `isUniversallyAdministeredAddress`: whether the locally-administered bit is
     /// clear (a vendor-assigned, OUI-based address).
     pub fn is_universally_administered(&self) -> bool {
-        autoreleasepool(|| mac_is_universally_administered(&self.obj))
+        in_pool!(mac_is_universally_administered(&self.obj))
     }
 }
 
 fn mac_string_of(obj: &Id) -> String {
-    autoreleasepool(|| {
+    in_pool!({
         mac_string(obj)
             .map(|s| foundation::string_from(&s))
             .unwrap_or_default()

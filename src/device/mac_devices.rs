@@ -14,7 +14,7 @@ use crate::device::{
     VirtioGraphicsDeviceConfiguration, VirtioGraphicsScanoutConfiguration,
 };
 use crate::error::VZError;
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn display_init(display: Allocated, width: isize, height: isize, ppi: isize) -> Option<Id> =
@@ -89,7 +89,7 @@ impl MacGraphicsDisplayConfiguration {
                 ));
             }
         }
-        autoreleasepool(|| {
+        in_pool!({
             display_init(
                 class.alloc(),
                 width_in_pixels,
@@ -105,17 +105,17 @@ impl MacGraphicsDisplayConfiguration {
 
     /// `widthInPixels`.
     pub fn width_in_pixels(&self) -> isize {
-        autoreleasepool(|| width_raw(&self.obj))
+        in_pool!(width_raw(&self.obj))
     }
 
     /// `heightInPixels`.
     pub fn height_in_pixels(&self) -> isize {
-        autoreleasepool(|| height_raw(&self.obj))
+        in_pool!(height_raw(&self.obj))
     }
 
     /// `pixelsPerInch`.
     pub fn pixels_per_inch(&self) -> isize {
-        autoreleasepool(|| ppi_raw(&self.obj))
+        in_pool!(ppi_raw(&self.obj))
     }
 }
 
@@ -156,10 +156,9 @@ impl MacGraphicsDeviceConfiguration {
             "Mac graphics device",
             "12.0",
         )?;
-        let obj =
-            autoreleasepool(|| graphics_init(class.alloc())).ok_or(VZError::ClassNotFound {
-                class: "VZMacGraphicsDeviceConfiguration",
-            })?;
+        let obj = in_pool!(graphics_init(class.alloc())).ok_or(VZError::ClassNotFound {
+            class: "VZMacGraphicsDeviceConfiguration",
+        })?;
         Ok(Self {
             obj,
             displays: Vec::new(),
@@ -168,7 +167,7 @@ impl MacGraphicsDeviceConfiguration {
 
     /// Sets the displays (`setDisplays:`); Apple's samples use one.
     pub fn set_displays(&mut self, displays: Vec<MacGraphicsDisplayConfiguration>) -> &mut Self {
-        autoreleasepool(|| set_displays_raw(&self.obj, &object_array(&displays)));
+        in_pool!(set_displays_raw(&self.obj, &object_array(&displays)));
         self.displays = displays;
         self
     }
@@ -197,7 +196,7 @@ impl MacKeyboardConfiguration {
     /// [`VZError::Unsupported`] before macOS 14 or on an Intel Mac.
     pub fn new() -> Result<Self, VZError> {
         let class = class_since(class!("VZMacKeyboardConfiguration"), "Mac keyboard", "14.0")?;
-        autoreleasepool(|| input_init(class.alloc()))
+        in_pool!(input_init(class.alloc()))
             .map(|obj| Self { obj })
             .ok_or(VZError::ClassNotFound {
                 class: "VZMacKeyboardConfiguration",
@@ -224,7 +223,7 @@ impl MacTrackpadConfiguration {
     /// [`VZError::Unsupported`] before macOS 13 or on an Intel Mac.
     pub fn new() -> Result<Self, VZError> {
         let class = class_since(class!("VZMacTrackpadConfiguration"), "Mac trackpad", "13.0")?;
-        autoreleasepool(|| input_init(class.alloc()))
+        in_pool!(input_init(class.alloc()))
             .map(|obj| Self { obj })
             .ok_or(VZError::ClassNotFound {
                 class: "VZMacTrackpadConfiguration",

@@ -4,7 +4,7 @@
 //! See [Apple's documentation](https://developer.apple.com/documentation/virtualization/vzvirtiotraditionalmemoryballoondeviceconfiguration).
 
 use crate::configuration::{AsObject, base_class};
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn balloon_init(device: Allocated) -> Option<Id> = "init";
@@ -49,7 +49,7 @@ impl VirtioTraditionalMemoryBalloonDeviceConfiguration {
         let class = base_class(class!(
             "VZVirtioTraditionalMemoryBalloonDeviceConfiguration"
         ));
-        let obj = autoreleasepool(|| balloon_init(class.alloc()))
+        let obj = in_pool!(balloon_init(class.alloc()))
             .expect("-[VZVirtioTraditionalMemoryBalloonDeviceConfiguration init] returned nil");
         Self { obj }
     }

@@ -14,7 +14,7 @@ use crate::configuration::{AsObject, base_class};
 use crate::device::MACAddress;
 use crate::device::mac_address::format_octets;
 use crate::error::VZError;
-use crate::ffi::runtime::{Allocated, ClassRef, Id, autoreleasepool, class, objc_methods, sel};
+use crate::ffi::runtime::{Allocated, ClassRef, Id, class, in_pool, objc_methods, sel};
 use crate::ffi::{fd, foundation, sys};
 
 objc_methods! {
@@ -60,7 +60,7 @@ impl NATNetworkDeviceAttachment {
     pub fn new() -> Self {
         let class = base_class(class!("VZNATNetworkDeviceAttachment"));
         let obj = allocated(
-            autoreleasepool(|| nat_init(class.alloc())),
+            in_pool!(nat_init(class.alloc())),
             "-[VZNATNetworkDeviceAttachment init]",
         );
         Self { obj }
@@ -212,9 +212,9 @@ impl FileHandleNetworkDeviceAttachment {
             .map_err(|reason| VZError::invalid_argument("network file descriptor", reason))?;
         let class = base_class(class!("VZFileHandleNetworkDeviceAttachment"));
         // foundation::file_handle makes the NSFileHandle outside any pool of its own.
-        let handle = autoreleasepool(|| foundation::file_handle(fd))?;
-        let obj = autoreleasepool(|| file_handle_attachment_init(class.alloc(), &handle))
-            .ok_or_else(|| {
+        let handle = in_pool!(foundation::file_handle(fd))?;
+        let obj =
+            in_pool!(file_handle_attachment_init(class.alloc(), &handle)).ok_or_else(|| {
                 VZError::invalid_argument(
                     "network file descriptor",
                     "VZFileHandleNetworkDeviceAttachment refused it",
@@ -227,7 +227,7 @@ impl FileHandleNetworkDeviceAttachment {
     /// It belongs to the attachment and is closed when the framework releases the
     /// attachment; do not close it.
     pub fn file_descriptor(&self) -> RawFd {
-        autoreleasepool(|| {
+        in_pool!({
             file_handle_attachment_handle(&self.obj)
                 .map_or(-1, |handle| foundation::file_handle_fd(&handle))
         })
@@ -264,7 +264,7 @@ impl FileHandleNetworkDeviceAttachment {
             };
         }
         // In range, so it fits an NSInteger.
-        autoreleasepool(|| set_mtu_raw(&self.obj, mtu as isize));
+        in_pool!(set_mtu_raw(&self.obj, mtu as isize));
         Ok(self)
     }
 
@@ -274,7 +274,7 @@ impl FileHandleNetworkDeviceAttachment {
         if !self.obj.responds_to(sel!("maximumTransmissionUnit")) {
             return DEFAULT_MTU;
         }
-        u32::try_from(autoreleasepool(|| mtu_raw(&self.obj))).unwrap_or(DEFAULT_MTU)
+        u32::try_from(in_pool!(mtu_raw(&self.obj))).unwrap_or(DEFAULT_MTU)
     }
 }
 
@@ -291,7 +291,7 @@ impl BridgedNetworkInterface {
     /// be bridged.
     pub fn network_interfaces() -> Vec<BridgedNetworkInterface> {
         let class = base_class(class!("VZBridgedNetworkInterface"));
-        autoreleasepool(|| {
+        in_pool!({
             let objects = interfaces_raw(class)
                 .map(|array| foundation::array_items(&array))
                 .unwrap_or_default();
@@ -305,7 +305,7 @@ impl BridgedNetworkInterface {
 
     /// `identifier`: the BSD name of the interface, for example `en0`.
     pub fn identifier(&self) -> String {
-        autoreleasepool(|| {
+        in_pool!({
             interface_identifier(&self.obj)
                 .map(|s| foundation::string_from(&s))
                 .unwrap_or_default()
@@ -315,7 +315,7 @@ impl BridgedNetworkInterface {
     /// `localizedDisplayName`: a name to show to people, for example `Wi-Fi`, if the
     /// interface has one.
     pub fn localized_display_name(&self) -> Option<String> {
-        autoreleasepool(|| interface_display_name(&self.obj).map(|s| foundation::string_from(&s)))
+        in_pool!(interface_display_name(&self.obj).map(|s| foundation::string_from(&s)))
     }
 }
 
@@ -351,7 +351,7 @@ impl BridgedNetworkDeviceAttachment {
     pub fn new(interface: &BridgedNetworkInterface) -> Self {
         let class = base_class(class!("VZBridgedNetworkDeviceAttachment"));
         let obj = allocated(
-            autoreleasepool(|| bridged_init(class.alloc(), &interface.obj)),
+            in_pool!(bridged_init(class.alloc(), &interface.obj)),
             "-[VZBridgedNetworkDeviceAttachment initWithInterface:]",
         );
         Self { obj }
@@ -360,7 +360,7 @@ impl BridgedNetworkDeviceAttachment {
     /// `interface`: the host interface the guest is bridged to.
     pub fn interface(&self) -> BridgedNetworkInterface {
         let obj = allocated(
-            autoreleasepool(|| bridged_interface(&self.obj)),
+            in_pool!(bridged_interface(&self.obj)),
             "-[VZBridgedNetworkDeviceAttachment interface]",
         );
         BridgedNetworkInterface { obj }
@@ -461,17 +461,20 @@ impl VirtioNetworkDeviceConfiguration {
         let attachment = attachment.into();
         let class = base_class(class!("VZVirtioNetworkDeviceConfiguration"));
         let obj = allocated(
-            autoreleasepool(|| device_init(class.alloc())),
+            in_pool!(device_init(class.alloc())),
             "-[VZVirtioNetworkDeviceConfiguration init]",
         );
-        autoreleasepool(|| set_device_attachment(&obj, Some(attachment.as_object())));
+        in_pool!(set_device_attachment(&obj, Some(attachment.as_object())));
         Self { obj, attachment }
     }
 
     /// `setAttachment:`: replaces the attachment.
     pub fn set_attachment(&mut self, attachment: impl Into<NetworkDeviceAttachment>) -> &mut Self {
         let attachment = attachment.into();
-        autoreleasepool(|| set_device_attachment(&self.obj, Some(attachment.as_object())));
+        in_pool!(set_device_attachment(
+            &self.obj,
+            Some(attachment.as_object())
+        ));
         self.attachment = attachment;
         self
     }
@@ -499,7 +502,7 @@ impl VirtioNetworkDeviceConfiguration {
                 ),
             ));
         }
-        autoreleasepool(|| set_device_mac(&self.obj, &mac.obj));
+        in_pool!(set_device_mac(&self.obj, &mac.obj));
         Ok(self)
     }
 
@@ -507,7 +510,7 @@ impl VirtioNetworkDeviceConfiguration {
     /// administered one, chosen when the device was made.
     pub fn mac_address(&self) -> MACAddress {
         let obj = allocated(
-            autoreleasepool(|| device_mac(&self.obj)),
+            in_pool!(device_mac(&self.obj)),
             "-[VZNetworkDeviceConfiguration MACAddress]",
         );
         MACAddress::from_object(obj)

@@ -5,7 +5,7 @@
 
 use crate::configuration::{AsObject, class_since};
 use crate::error::VZError;
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn pointing_init(device: Allocated) -> Option<Id> = "init";
@@ -47,10 +47,9 @@ impl USBScreenCoordinatePointingDeviceConfiguration {
             "USB screen-coordinate pointing device",
             "12.0",
         )?;
-        let obj =
-            autoreleasepool(|| pointing_init(class.alloc())).ok_or(VZError::ClassNotFound {
-                class: "VZUSBScreenCoordinatePointingDeviceConfiguration",
-            })?;
+        let obj = in_pool!(pointing_init(class.alloc())).ok_or(VZError::ClassNotFound {
+            class: "VZUSBScreenCoordinatePointingDeviceConfiguration",
+        })?;
         Ok(Self { obj })
     }
 }

@@ -14,7 +14,7 @@ use crate::configuration::{AsObject, base_class, file_to_create, file_type_name}
 use crate::error::VZError;
 use crate::ffi::fd;
 use crate::ffi::foundation::{self, with_error};
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, in_pool, objc_methods};
 
 objc_methods! {
     fn file_handle_init(
@@ -134,14 +134,14 @@ impl FileHandleSerialPortAttachment {
     /// duplicate of the one passed to [`new`](Self::new). It stays open while the
     /// attachment lives; do not close it.
     pub fn read_fd(&self) -> Option<RawFd> {
-        autoreleasepool(|| read_handle_raw(&self.obj).map(|h| foundation::file_handle_fd(&h)))
+        in_pool!(read_handle_raw(&self.obj).map(|h| foundation::file_handle_fd(&h)))
     }
 
     /// The attachment's own descriptor for guest output (`fileHandleForWriting`), a
     /// duplicate of the one passed to [`new`](Self::new). It stays open while the
     /// attachment lives; do not close it.
     pub fn write_fd(&self) -> Option<RawFd> {
-        autoreleasepool(|| write_handle_raw(&self.obj).map(|h| foundation::file_handle_fd(&h)))
+        in_pool!(write_handle_raw(&self.obj).map(|h| foundation::file_handle_fd(&h)))
     }
 }
 
@@ -186,7 +186,7 @@ impl FileSerialPortAttachment {
 
     /// The file (`URL`), made absolute.
     pub fn path(&self) -> PathBuf {
-        autoreleasepool(|| {
+        in_pool!({
             file_url_raw(&self.obj)
                 .map(|u| foundation::url_path(&u))
                 .unwrap_or_default()
@@ -196,7 +196,7 @@ impl FileSerialPortAttachment {
     /// Whether output is appended to an existing file (`append`) rather than replacing
     /// it.
     pub fn append(&self) -> bool {
-        autoreleasepool(|| file_append_raw(&self.obj))
+        in_pool!(file_append_raw(&self.obj))
     }
 }
 

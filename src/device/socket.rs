@@ -3,7 +3,7 @@
 //! See [Apple's documentation](https://developer.apple.com/documentation/virtualization/vzvirtiosocketdeviceconfiguration).
 
 use crate::configuration::{AsObject, base_class};
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn socket_init(device: Allocated) -> Option<Id> = "init";
@@ -46,7 +46,7 @@ impl VirtioSocketDeviceConfiguration {
     /// Only if Virtualization.framework is not loaded in this process.
     pub fn new() -> Self {
         let class = base_class(class!("VZVirtioSocketDeviceConfiguration"));
-        let obj = autoreleasepool(|| socket_init(class.alloc()))
+        let obj = in_pool!(socket_init(class.alloc()))
             .expect("-[VZVirtioSocketDeviceConfiguration init] returned nil");
         Self { obj }
     }

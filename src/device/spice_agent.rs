@@ -7,7 +7,7 @@
 use crate::configuration::class_since;
 use crate::error::VZError;
 use crate::ffi::foundation;
-use crate::ffi::runtime::{Allocated, ClassRef, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, ClassRef, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn spice_init(attachment: Allocated) -> Option<Id> = "init";
@@ -72,7 +72,7 @@ impl SpiceAgentPortAttachment {
     /// [`VZError::Unsupported`] before macOS 13.
     pub fn new() -> Result<Self, VZError> {
         let class = spice_class()?;
-        let obj = autoreleasepool(|| spice_init(class.alloc())).ok_or(VZError::ClassNotFound {
+        let obj = in_pool!(spice_init(class.alloc())).ok_or(VZError::ClassNotFound {
             class: "VZSpiceAgentPortAttachment",
         })?;
         Ok(Self { obj })
@@ -87,7 +87,7 @@ impl SpiceAgentPortAttachment {
     /// [`VZError::Unsupported`] before macOS 13.
     pub fn port_name() -> Result<String, VZError> {
         let class = spice_class()?;
-        autoreleasepool(|| port_name_raw(class).map(|name| foundation::string_from(&name))).ok_or(
+        in_pool!(port_name_raw(class).map(|name| foundation::string_from(&name))).ok_or(
             VZError::ClassNotFound {
                 class: "VZSpiceAgentPortAttachment",
             },
@@ -96,12 +96,12 @@ impl SpiceAgentPortAttachment {
 
     /// Turns clipboard sharing on or off (`setSharesClipboard:`).
     pub fn set_shares_clipboard(&mut self, shares: bool) -> &mut Self {
-        autoreleasepool(|| set_shares_clipboard_raw(&self.obj, shares));
+        in_pool!(set_shares_clipboard_raw(&self.obj, shares));
         self
     }
 
     /// Whether the clipboard is shared (`sharesClipboard`); `true` by default.
     pub fn shares_clipboard(&self) -> bool {
-        autoreleasepool(|| shares_clipboard_raw(&self.obj))
+        in_pool!(shares_clipboard_raw(&self.obj))
     }
 }

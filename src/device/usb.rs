@@ -13,7 +13,7 @@ use crate::error::VZError;
 use crate::ffi::block::{ErrorArg, RcBlock};
 use crate::ffi::dispatch::QueueBound;
 use crate::ffi::foundation;
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn xhci_init(controller: Allocated) -> Option<Id> = "init";
@@ -30,7 +30,7 @@ objc_methods! {
 /// `uuid` of a `VZUSBDevice` (or its configuration), as a string; empty if there is
 /// none (never the case on Apple: the configuration generates one).
 fn uuid_of(device: &Id) -> String {
-    autoreleasepool(|| {
+    in_pool!({
         device_uuid_raw(device)
             .map(|uuid| foundation::uuid_to_string(&uuid))
             .unwrap_or_default()
@@ -74,7 +74,7 @@ impl XHCIControllerConfiguration {
             "XHCI USB controller",
             "15.0",
         )?;
-        let obj = autoreleasepool(|| xhci_init(class.alloc())).ok_or(VZError::ClassNotFound {
+        let obj = in_pool!(xhci_init(class.alloc())).ok_or(VZError::ClassNotFound {
             class: "VZXHCIControllerConfiguration",
         })?;
         Ok(Self {
@@ -90,7 +90,7 @@ impl XHCIControllerConfiguration {
         &mut self,
         devices: Vec<USBMassStorageDeviceConfiguration>,
     ) -> &mut Self {
-        autoreleasepool(|| set_usb_devices_raw(&self.obj, &object_array(&devices)));
+        in_pool!(set_usb_devices_raw(&self.obj, &object_array(&devices)));
         self.usb_devices = devices;
         self
     }
@@ -120,7 +120,7 @@ impl USBMassStorageDevice {
             "USB mass storage hot-plug",
             "15.0",
         )?;
-        autoreleasepool(|| mass_storage_init(class.alloc(), configuration.as_object()))
+        in_pool!(mass_storage_init(class.alloc(), configuration.as_object()))
             .map(|obj| Self { obj })
             .ok_or(VZError::ClassNotFound {
                 class: "VZUSBMassStorageDevice",
@@ -176,7 +176,7 @@ impl USBController {
     pub fn usb_devices(&self) -> Vec<USBDevice> {
         let queue = self.handle.queue().clone();
         let objects = self.handle.with(|controller| {
-            autoreleasepool(|| {
+            in_pool!({
                 controller_devices_raw(controller)
                     .map(|devices| foundation::array_items(&devices))
                     .unwrap_or_default()
@@ -271,7 +271,7 @@ impl USBDevice {
     pub fn usb_controller(&self) -> Option<USBController> {
         let queue = self.handle.queue().clone();
         self.handle
-            .with(|device| autoreleasepool(|| device_controller_raw(device)))
+            .with(|device| in_pool!(device_controller_raw(device)))
             .map(|controller| {
                 USBController::new(self.handle.related(QueueBound::new(queue, controller)))
             })

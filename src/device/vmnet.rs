@@ -42,7 +42,7 @@ use std::sync::Arc;
 use crate::configuration::{AsObject, class_since};
 use crate::device::{MACAddress, VmnetError, VmnetStatus};
 use crate::error::VZError;
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 use crate::ffi::vmnet;
 
 pub use crate::ffi::vmnet::VmnetNetworkSerialization;
@@ -705,10 +705,9 @@ impl VmnetNetworkDeviceAttachment {
     /// Only if the initializer returns nil for a valid network (out of memory).
     pub fn new(network: &VmnetNetwork) -> Result<Self, VZError> {
         let class = class_since(class!("VZVmnetNetworkDeviceAttachment"), FEATURE, MIN_MACOS)?;
-        let obj = autoreleasepool(|| attachment_init(class.alloc(), &network.inner))
-            .unwrap_or_else(|| {
-                panic!("-[VZVmnetNetworkDeviceAttachment initWithNetwork:] returned nil")
-            });
+        let obj = in_pool!(attachment_init(class.alloc(), &network.inner)).unwrap_or_else(|| {
+            panic!("-[VZVmnetNetworkDeviceAttachment initWithNetwork:] returned nil")
+        });
         Ok(Self {
             obj,
             network: network.clone(),
@@ -722,7 +721,7 @@ impl VmnetNetworkDeviceAttachment {
 
     /// Whether the framework object's `network` is the network given to `new`.
     pub fn is_attached_to(&self, network: &VmnetNetwork) -> bool {
-        let raw = autoreleasepool(|| attachment_network(&self.obj));
+        let raw = in_pool!(attachment_network(&self.obj));
         core::ptr::eq(raw, network.inner.as_ptr())
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use super::runtime::{
     Allocated, ClassBuilder, ClassRef, Id, Object, Sel, autoreleasepool, class, dealloc_super,
-    objc_methods, pointer_ivar, set_pointer_ivar,
+    in_pool, objc_methods, pointer_ivar, set_pointer_ivar,
 };
 
 /// The instance variable holding `Arc::into_raw` of the Rust state.
@@ -101,8 +101,7 @@ pub(crate) unsafe fn define<T: Send + Sync + 'static>(
 
 /// A new instance of `class` (made by [`define`] for `T`) carrying `state`.
 pub(crate) fn instantiate<T: Send + Sync + 'static>(class: ClassRef, state: Arc<T>) -> Id {
-    let object =
-        autoreleasepool(|| object_init(class.alloc())).expect("init of a plain NSObject subclass");
+    let object = in_pool!(object_init(class.alloc())).expect("init of a plain NSObject subclass");
     set_pointer_ivar(&object, STATE_IVAR, Arc::into_raw(state).cast::<c_void>());
     object
 }
@@ -188,5 +187,5 @@ fn kvo_new_number(change: &Id) -> Option<Id> {
     // SAFETY: a constant NSString exported by Foundation, initialized before any
     // code of ours runs, and never released.
     let key = unsafe { Id::retain(NSKeyValueChangeNewKey) }?;
-    autoreleasepool(|| dictionary_object_for_key(change, &key))
+    in_pool!(dictionary_object_for_key(change, &key))
 }

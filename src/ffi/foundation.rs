@@ -6,7 +6,8 @@ use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::runtime::{
-    ClassRef, Id, IntoArg, Object, Receiver, autoreleasepool, class, objc_methods, sel, send,
+    ClassRef, Id, IntoArg, Object, Receiver, autoreleasepool, class, in_pool, objc_methods, sel,
+    send,
 };
 use crate::error::{FrameworkError, VZError};
 
@@ -168,12 +169,15 @@ pub(crate) fn file_url(path: &Path, argument: &'static str) -> Result<Id, VZErro
 
 /// `+[NSURL URLWithString:]`; `None` when the string is not a URL.
 pub(crate) fn url_from_string(s: &str) -> Option<Id> {
-    autoreleasepool(|| url_with_string(foundation_class(class!("NSURL")), &ns_string(s)))
+    in_pool!(url_with_string(
+        foundation_class(class!("NSURL")),
+        &ns_string(s)
+    ))
 }
 
 /// `-[NSURL path]` of a file URL.
 pub(crate) fn url_path(url: &Id) -> PathBuf {
-    autoreleasepool(|| {
+    in_pool!({
         url_path_string(url)
             .map(|s| PathBuf::from(string_from(&s)))
             .unwrap_or_default()
@@ -182,7 +186,7 @@ pub(crate) fn url_path(url: &Id) -> PathBuf {
 
 /// `-[NSURL absoluteString]`.
 pub(crate) fn url_string(url: &Id) -> String {
-    autoreleasepool(|| {
+    in_pool!({
         url_absolute_string(url)
             .map(|s| string_from(&s))
             .unwrap_or_default()
@@ -192,7 +196,7 @@ pub(crate) fn url_string(url: &Id) -> String {
 /// `+[NSArray arrayWithObjects:count:]`; the array retains the items.
 pub(crate) fn ns_array(items: &[Id]) -> Id {
     let class = foundation_class(class!("NSArray"));
-    autoreleasepool(|| {
+    in_pool!({
         // SAFETY: +arrayWithObjects:(const id *) count:(NSUInteger) -> instancetype
         // (+0). `Id` is a transparent non-null object pointer, so the slice is a valid
         // `const id *` of `len` objects.
@@ -210,7 +214,7 @@ pub(crate) fn ns_array(items: &[Id]) -> Id {
 
 /// The items of an `NSArray`.
 pub(crate) fn array_items(array: &Id) -> Vec<Id> {
-    autoreleasepool(|| {
+    in_pool!({
         (0..array_count(array))
             .filter_map(|i| array_object_at(array, i))
             .collect()
@@ -222,7 +226,7 @@ pub(crate) fn ns_dictionary(entries: &[(&str, &Id)]) -> Id {
     let class = foundation_class(class!("NSDictionary"));
     let keys: Vec<Id> = entries.iter().map(|(k, _)| ns_string(k)).collect();
     let values: Vec<*mut Object> = entries.iter().map(|(_, v)| v.as_ptr()).collect();
-    autoreleasepool(|| {
+    in_pool!({
         // SAFETY: +dictionaryWithObjects:(const id *) forKeys:(const id *)
         // count:(NSUInteger) -> instancetype (+0); both buffers hold `len` live objects.
         let dictionary: *mut Object = unsafe {
@@ -261,7 +265,7 @@ pub(crate) fn dictionary_entries(dictionary: &Id) -> Vec<(String, Id)> {
 /// `+[NSData dataWithBytes:length:]`: copies `bytes`.
 pub(crate) fn ns_data(bytes: &[u8]) -> Id {
     let class = foundation_class(class!("NSData"));
-    autoreleasepool(|| {
+    in_pool!({
         // SAFETY: +dataWithBytes:(const void *) length:(NSUInteger) -> instancetype
         // (+0); the bytes are valid for `len` and copied.
         let data: *mut Object = unsafe {
@@ -289,7 +293,7 @@ pub(crate) fn data_to_vec(data: &Id) -> Vec<u8> {
 
 /// Copies an `NSError` into a [`FrameworkError`].
 pub(crate) fn framework_error(error: &Id) -> FrameworkError {
-    autoreleasepool(|| {
+    in_pool!({
         let text = |s: Option<Id>| s.map(|s| string_from(&s));
         FrameworkError {
             domain: text(error_domain(error)).unwrap_or_default(),
@@ -348,7 +352,7 @@ pub(crate) fn file_handle(fd: BorrowedFd<'_>) -> Result<Id, VZError> {
     let class = foundation_class(class!("NSFileHandle"));
     let raw = dup.into_raw_fd();
     // GNUstep autoreleases inside this init; Foundation may too.
-    match autoreleasepool(|| file_handle_init(class.alloc(), raw, true)) {
+    match in_pool!(file_handle_init(class.alloc(), raw, true)) {
         Some(handle) => Ok(handle),
         None => {
             // SAFETY: the init failed, so no handle took the descriptor; it is ours.
@@ -367,7 +371,7 @@ pub(crate) fn file_handle_fd(handle: &Id) -> i32 {
 
 /// `-[NSUUID UUIDString]`.
 pub(crate) fn uuid_to_string(uuid: &Id) -> String {
-    autoreleasepool(|| {
+    in_pool!({
         uuid_string(uuid)
             .map(|s| string_from(&s))
             .unwrap_or_default()
@@ -377,5 +381,5 @@ pub(crate) fn uuid_to_string(uuid: &Id) -> String {
 /// `-[NSUUID initWithUUIDString:]`; `None` when the string is not a UUID.
 pub(crate) fn uuid_from_string(s: &str) -> Option<Id> {
     let class = foundation_class(class!("NSUUID"));
-    autoreleasepool(|| uuid_init_with_string(class.alloc(), &ns_string(s)))
+    in_pool!(uuid_init_with_string(class.alloc(), &ns_string(s)))
 }

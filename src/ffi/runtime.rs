@@ -226,10 +226,33 @@ pub(crate) const fn returns_retained(selector: &str) -> bool {
 /// Runs `f` inside an autorelease pool. Every public entry point that talks to
 /// Objective-C from a caller's thread goes through this: Rust threads have no pool.
 pub(crate) fn autoreleasepool<R>(f: impl FnOnce() -> R) -> R {
-    super::exception::forget_earlier();
-    let _pool = AutoreleasePool::push();
+    let _pool = AutoreleasePool::enter();
     f()
 }
+
+impl AutoreleasePool {
+    /// Opens a pool as [`autoreleasepool`] does, for a guard that pops it when it
+    /// goes out of scope (see [`in_pool!`]).
+    pub(crate) fn enter() -> Self {
+        super::exception::forget_earlier();
+        Self::push()
+    }
+}
+
+/// Evaluates one expression inside an autorelease pool: the closure-free form of
+/// [`autoreleasepool`], for the many one-line calls whose result is all that leaves
+/// the pool. It compiles to two calls around the expression, where a closure is
+/// compiled into a function and a copy of `autoreleasepool` of its own.
+///
+/// The expression must not contain `?` or `return`: inside this macro they leave the
+/// enclosing function, not just the pool. Use [`autoreleasepool`] for those.
+macro_rules! in_pool {
+    ($e:expr) => {{
+        let _pool = $crate::ffi::runtime::AutoreleasePool::enter();
+        $e
+    }};
+}
+pub(crate) use in_pool;
 
 /// Sends `sel` with `args` to `receiver` and returns the result.
 ///

@@ -12,7 +12,7 @@ use crate::error::{FrameworkError, VZError};
 use crate::ffi::block::{ObjectErrorArgs, RcBlock};
 use crate::ffi::dispatch::QueueBound;
 use crate::ffi::foundation;
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods};
+use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 use crate::vm::{DeviceHandle, VirtualMachineState};
 
 objc_methods! {
@@ -103,7 +103,7 @@ impl VirtioSocketDevice {
                 // closing its descriptor.
                 let _ = tx.complete(result);
             });
-            autoreleasepool(|| connect_raw(object, port, &handler));
+            in_pool!(connect_raw(object, port, &handler));
         });
         rx.await?
     }
@@ -136,7 +136,7 @@ impl VirtioSocketDevice {
         let shared = Arc::new(ListenerShared::default());
         let delegate = listener_delegate(Arc::clone(&shared));
         let class = base_class(class!("VZVirtioSocketListener"));
-        let Some(listener) = autoreleasepool(|| listener_init(class.alloc())) else {
+        let Some(listener) = in_pool!(listener_init(class.alloc())) else {
             self.handle.vm().listened_ports().remove(&port);
             return Err(VZError::ClassNotFound {
                 class: "VZVirtioSocketListener",

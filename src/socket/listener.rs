@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use super::stream::VsockStream;
 use crate::bridge;
 use crate::ffi::dispatch::QueueBound;
-use crate::ffi::runtime::{Id, autoreleasepool, objc_methods};
+use crate::ffi::runtime::{Id, in_pool, objc_methods};
 use crate::vm::DeviceHandle;
 
 objc_methods! {
@@ -149,7 +149,7 @@ pub(super) struct ListenerObjects {
 impl Drop for ListenerObjects {
     fn drop(&mut self) {
         // On the VM queue (QueueBound): detach our delegate before it goes away.
-        autoreleasepool(|| listener_set_delegate(&self.listener, None));
+        in_pool!(listener_set_delegate(&self.listener, None));
     }
 }
 
@@ -224,7 +224,7 @@ impl VsockListener {
             let port = self.port;
             // The work item owns a handle to the virtual machine (DeviceHandle).
             self.device
-                .exec_async(move |device| autoreleasepool(|| remove_listener_raw(device, port)));
+                .exec_async(move |device| in_pool!(remove_listener_raw(device, port)));
             self.device.vm().listened_ports().remove(&port);
         }
     }

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use super::events::{EventHub, VmEvent};
 use crate::ffi::delegate::{Method, define, enter, instantiate};
 use crate::ffi::foundation;
-use crate::ffi::runtime::{ClassRef, Id, Object, Sel, autoreleasepool, objc_methods, sel};
+use crate::ffi::runtime::{ClassRef, Id, Object, Sel, autoreleasepool, in_pool, objc_methods, sel};
 
 objc_methods! {
     fn console_devices_raw(vm: &Id) -> Option<Id> = "consoleDevices";
@@ -152,7 +152,7 @@ pub(super) fn install(vm: &Id, hub: &Arc<EventHub>) -> Vec<(Id, Id)> {
 
 /// Removes the delegates [`install`] set (on the VM queue).
 pub(super) fn uninstall(installed: &[(Id, Id)]) {
-    autoreleasepool(|| {
+    in_pool!({
         for (device, _) in installed {
             set_delegate_raw(device, None);
         }

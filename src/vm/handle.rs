@@ -14,12 +14,12 @@ use crate::configuration::base_class;
 use crate::error::VZError;
 use crate::ffi::dispatch::{Queue, QueueBound};
 use crate::ffi::foundation;
-use crate::ffi::runtime::{Id, Sel, autoreleasepool, class};
+use crate::ffi::runtime::{Id, Sel, class, in_pool};
 
 /// Whether this Mac can run virtual machines (`+[VZVirtualMachine isSupported]`):
 /// false, for example, inside a virtual machine without nested virtualization.
 pub fn is_supported() -> bool {
-    autoreleasepool(|| vm_is_supported(base_class(class!("VZVirtualMachine"))))
+    in_pool!(vm_is_supported(base_class(class!("VZVirtualMachine"))))
 }
 
 /// A virtual machine, created by

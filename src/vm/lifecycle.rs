@@ -34,7 +34,7 @@ use crate::bridge::{self, Completion};
 use crate::error::VZError;
 use crate::ffi::block::{ErrorArg, RcBlock};
 use crate::ffi::foundation::{self, with_error};
-use crate::ffi::runtime::{Allocated, Id, autoreleasepool, class, objc_methods, sel};
+use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods, sel};
 
 objc_methods! {
     fn start_raw(vm: &Id, handler: &RcBlock) = "startWithCompletionHandler:";
@@ -207,7 +207,7 @@ impl StartOptions {
             "start options",
             "13.0",
         )?;
-        autoreleasepool(|| start_options_init(class.alloc()))
+        in_pool!(start_options_init(class.alloc()))
             .map(|obj| Self { obj })
             .ok_or(VZError::ClassNotFound {
                 class: "VZVirtualMachineStartOptions",
@@ -228,12 +228,10 @@ impl StartOptions {
             "macOS start options",
             "13.0",
         )?;
-        let obj = autoreleasepool(|| start_options_init(class.alloc())).ok_or(
-            VZError::ClassNotFound {
-                class: "VZMacOSVirtualMachineStartOptions",
-            },
-        )?;
-        autoreleasepool(|| set_start_up_from_recovery_raw(&obj, true));
+        let obj = in_pool!(start_options_init(class.alloc())).ok_or(VZError::ClassNotFound {
+            class: "VZMacOSVirtualMachineStartOptions",
+        })?;
+        in_pool!(set_start_up_from_recovery_raw(&obj, true));
         Ok(Self { obj })
     }
 }

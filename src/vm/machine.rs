@@ -19,7 +19,7 @@ use crate::error::VZError;
 use crate::ffi::block::{ErrorArg, RcBlock};
 use crate::ffi::dispatch::Queue;
 use crate::ffi::foundation;
-use crate::ffi::runtime::{Allocated, ClassRef, Id, NullPtr, autoreleasepool, objc_methods, sel};
+use crate::ffi::runtime::{Allocated, ClassRef, Id, NullPtr, in_pool, objc_methods, sel};
 
 objc_methods! {
     fn vm_init(vm: Allocated, config: &Id, queue: &Queue) -> Option<Id> =
@@ -124,7 +124,7 @@ impl Parts {
     /// Detaches our delegate and observer, ends the event streams, and releases
     /// everything; a work item of its own.
     fn finish(mut self) {
-        autoreleasepool(|| {
+        in_pool!({
             self.nbd_delegates.uninstall();
             self.display_observers.uninstall();
             remove_observer_raw(&self.vm, &self.delegate, &foundation::ns_string("state"));

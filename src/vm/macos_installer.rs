@@ -29,7 +29,7 @@ use crate::ffi::delegate::{Method, define, enter, instantiate, kvo_new_double};
 use crate::ffi::dispatch::QueueBound;
 use crate::ffi::foundation;
 use crate::ffi::runtime::{
-    Allocated, ClassRef, Id, NullPtr, Object, Sel, autoreleasepool, class, objc_methods, sel,
+    Allocated, ClassRef, Id, NullPtr, Object, Sel, class, in_pool, objc_methods, sel,
 };
 
 objc_methods! {
@@ -204,7 +204,7 @@ impl Parts {
     /// Removes the observer (once; on the VM queue).
     fn stop_observing(&self) {
         if self.observing.replace(false) {
-            autoreleasepool(|| {
+            in_pool!({
                 remove_observer_raw(
                     &self.progress,
                     &self.observer,
@@ -286,7 +286,7 @@ impl MacOSInstaller {
         let observed = Arc::clone(&shared);
         let queue = vm.queue().clone();
         let parts = vm.with_parts(move |parts| {
-            let is_mac = autoreleasepool(|| {
+            let is_mac = in_pool!({
                 platform_of(&parts.config).is_some_and(|p| is_kind_of(&p, mac_platform))
             });
             if !is_mac {
@@ -296,17 +296,17 @@ impl MacOSInstaller {
                      configuration (MacPlatformConfiguration with MacOSBootLoader) can be installed",
                 ));
             }
-            let installer = autoreleasepool(|| installer_init(class.alloc(), &parts.vm, &url))
+            let installer = in_pool!(installer_init(class.alloc(), &parts.vm, &url))
                 .ok_or(VZError::ClassNotFound {
                     class: "VZMacOSInstaller",
                 })?;
-            let progress = autoreleasepool(|| progress_of(&installer)).ok_or(
+            let progress = in_pool!(progress_of(&installer)).ok_or(
                 VZError::ClassNotFound {
                     class: "NSProgress",
                 },
             )?;
             let observer = instantiate(observer_class(), observed);
-            autoreleasepool(|| {
+            in_pool!({
                 add_observer_raw(
                     &progress,
                     &observer,
@@ -409,7 +409,7 @@ impl MacOSInstaller {
                 // item of its own, never this callback.
             });
             let objects = parts.get_on_queue();
-            autoreleasepool(|| install_raw(&objects.installer, &handler));
+            in_pool!(install_raw(&objects.installer, &handler));
         });
         async move { rx.await? }
     }
@@ -437,7 +437,7 @@ impl MacOSInstaller {
                 Phase::Installing => {
                     inner.cancel_requested = true;
                     drop(inner);
-                    autoreleasepool(|| progress_cancel(&parts.progress));
+                    in_pool!(progress_cancel(&parts.progress));
                     Ok(())
                 }
                 Phase::Finished => Ok(()),

@@ -48,6 +48,6 @@ pub(super) fn new_device(
     attachment: &StorageDeviceAttachment,
     name: &'static str,
 ) -> Result<Id, VZError> {
-    autoreleasepool(|| device_init(class.alloc(), attachment.as_object()))
+    in_pool!(device_init(class.alloc(), attachment.as_object()))
         .ok_or(VZError::ClassNotFound { class: name })
 }

@@ -95,7 +95,7 @@ impl DiskBlockDeviceStorageDeviceAttachment {
         )?;
         let fd = fd.as_fd();
         check_block_device(fd)?;
-        let handle = autoreleasepool(|| foundation::file_handle(fd)).map_err(|e| {
+        let handle = in_pool!(foundation::file_handle(fd)).map_err(|e| {
             VZError::invalid_argument(
                 BLOCK_DEVICE_FD,
                 format!(
@@ -114,12 +114,12 @@ impl DiskBlockDeviceStorageDeviceAttachment {
 
     /// `isReadOnly`: whether the guest sees the disk as read-only.
     pub fn is_read_only(&self) -> bool {
-        autoreleasepool(|| is_read_only_raw(&self.obj))
+        in_pool!(is_read_only_raw(&self.obj))
     }
 
     /// `synchronizationMode`.
     pub fn synchronization_mode(&self) -> DiskSynchronizationMode {
-        DiskSynchronizationMode::from_raw(autoreleasepool(|| synchronization_mode_raw(&self.obj)))
+        DiskSynchronizationMode::from_raw(in_pool!(synchronization_mode_raw(&self.obj)))
             .unwrap_or_default()
     }
 }
@@ -128,8 +128,6 @@ impl DiskBlockDeviceStorageDeviceAttachment {
 /// duplicate of the descriptor, open as long as the attachment lives.
 impl AsRawFd for DiskBlockDeviceStorageDeviceAttachment {
     fn as_raw_fd(&self) -> RawFd {
-        autoreleasepool(|| {
-            file_handle_raw(&self.obj).map_or(-1, |h| foundation::file_handle_fd(&h))
-        })
+        in_pool!(file_handle_raw(&self.obj).map_or(-1, |h| foundation::file_handle_fd(&h)))
     }
 }

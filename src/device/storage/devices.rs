@@ -117,7 +117,7 @@ impl VirtioBlockDeviceConfiguration {
         if !self.obj.responds_to(sel!("blockDeviceIdentifier")) {
             return String::new();
         }
-        autoreleasepool(|| {
+        in_pool!({
             block_device_identifier_raw(&self.obj)
                 .map(|s| foundation::string_from(&s))
                 .unwrap_or_default()
@@ -183,7 +183,7 @@ impl USBMassStorageDeviceConfiguration {
     /// [`VZError::Unsupported`] before macOS 15.
     pub fn uuid(&self) -> Result<String, VZError> {
         method_since(&self.obj, sel!("uuid"), "USB device UUID", "15.0")?;
-        Ok(autoreleasepool(|| {
+        Ok(in_pool!({
             uuid_raw(&self.obj)
                 .map(|u| foundation::uuid_to_string(&u))
                 .unwrap_or_default()
@@ -211,7 +211,7 @@ impl USBMassStorageDeviceConfiguration {
             return Err(invalid());
         }
         let ns_uuid = foundation::uuid_from_string(uuid).ok_or_else(invalid)?;
-        autoreleasepool(|| set_uuid_raw(&self.obj, &ns_uuid));
+        in_pool!(set_uuid_raw(&self.obj, &ns_uuid));
         Ok(self)
     }
 

@@ -236,7 +236,7 @@ impl DiskImageStorageDeviceAttachment {
 
     /// `URL`: the disk image's path, made absolute.
     pub fn path(&self) -> PathBuf {
-        autoreleasepool(|| {
+        in_pool!({
             url_raw(&self.obj)
                 .map(|u| foundation::url_path(&u))
                 .unwrap_or_default()
@@ -245,7 +245,7 @@ impl DiskImageStorageDeviceAttachment {
 
     /// `isReadOnly`: whether the guest sees the disk as read-only.
     pub fn is_read_only(&self) -> bool {
-        autoreleasepool(|| is_read_only_raw(&self.obj))
+        in_pool!(is_read_only_raw(&self.obj))
     }
 
     /// `cachingMode` (macOS 12).
@@ -263,7 +263,7 @@ impl DiskImageStorageDeviceAttachment {
         // The attachment is immutable and was made with one of our values; a value
         // this crate does not know reads as the default.
         Ok(
-            DiskImageCachingMode::from_raw(autoreleasepool(|| caching_mode_raw(&self.obj)))
+            DiskImageCachingMode::from_raw(in_pool!(caching_mode_raw(&self.obj)))
                 .unwrap_or_default(),
         )
     }
@@ -280,7 +280,7 @@ impl DiskImageStorageDeviceAttachment {
             "disk image synchronization mode",
             "12.0",
         )?;
-        Ok(DiskImageSynchronizationMode::from_raw(autoreleasepool(|| {
+        Ok(DiskImageSynchronizationMode::from_raw(in_pool!({
             synchronization_mode_raw(&self.obj)
         }))
         .unwrap_or_default())

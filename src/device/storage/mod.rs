@@ -41,7 +41,9 @@ use std::time::Duration;
 use crate::configuration::{AsObject, base_class, class_since, existing_file, method_since};
 use crate::error::VZError;
 use crate::ffi::foundation::{self, ErrorSlot, check_string, with_error};
-use crate::ffi::runtime::{Allocated, ClassRef, Id, autoreleasepool, class, objc_methods, sel};
+use crate::ffi::runtime::{
+    Allocated, ClassRef, Id, autoreleasepool, class, in_pool, objc_methods, sel,
+};
 
 objc_methods! {
     fn disk_image_init(

@@ -208,7 +208,7 @@ impl NetworkBlockDeviceStorageDeviceAttachment {
     ) -> Result<Self, VZError> {
         let class = nbd_class()?;
         let seconds = nbd_timeout_seconds(timeout)?;
-        let ns_url = autoreleasepool(|| nbd_url(class, url))?;
+        let ns_url = in_pool!(nbd_url(class, url))?;
         let obj = with_error(
             "-[VZNetworkBlockDeviceStorageDeviceAttachment initWithURL:timeout:forcedReadOnly:synchronizationMode:error:]",
             |error| nbd_init(class.alloc(), &ns_url, seconds, forced_read_only, synchronization_mode.raw(), error),
@@ -226,7 +226,7 @@ impl NetworkBlockDeviceStorageDeviceAttachment {
     /// As for [`new`](Self::new), without the timeout.
     pub fn with_url(url: &str) -> Result<Self, VZError> {
         let class = nbd_class()?;
-        let ns_url = autoreleasepool(|| nbd_url(class, url))?;
+        let ns_url = in_pool!(nbd_url(class, url))?;
         let obj = with_error(
             "-[VZNetworkBlockDeviceStorageDeviceAttachment initWithURL:error:]",
             |error| nbd_init_with_url(class.alloc(), &ns_url, error),
@@ -237,7 +237,7 @@ impl NetworkBlockDeviceStorageDeviceAttachment {
 
     /// `URL`, as a string (`absoluteString`).
     pub fn url(&self) -> String {
-        autoreleasepool(|| {
+        in_pool!({
             url_raw(&self.obj)
                 .map(|u| foundation::url_string(&u))
                 .unwrap_or_default()
@@ -246,17 +246,17 @@ impl NetworkBlockDeviceStorageDeviceAttachment {
 
     /// `timeout`: how long the client waits before reconnecting.
     pub fn timeout(&self) -> Duration {
-        Duration::try_from_secs_f64(autoreleasepool(|| timeout_raw(&self.obj))).unwrap_or_default()
+        Duration::try_from_secs_f64(in_pool!(timeout_raw(&self.obj))).unwrap_or_default()
     }
 
     /// `isForcedReadOnly`: whether the disk is read-only whatever the server allows.
     pub fn is_forced_read_only(&self) -> bool {
-        autoreleasepool(|| is_forced_read_only_raw(&self.obj))
+        in_pool!(is_forced_read_only_raw(&self.obj))
     }
 
     /// `synchronizationMode`.
     pub fn synchronization_mode(&self) -> DiskSynchronizationMode {
-        DiskSynchronizationMode::from_raw(autoreleasepool(|| synchronization_mode_raw(&self.obj)))
+        DiskSynchronizationMode::from_raw(in_pool!(synchronization_mode_raw(&self.obj)))
             .unwrap_or_default()
     }
 }
