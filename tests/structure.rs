@@ -1,5 +1,6 @@
 //! The shape of `src/`: its import graph has no cycle, the raw layer (`ffi/`) and the
-//! errors stay at the bottom of it, and no file is over 1,000 lines.
+//! errors stay at the bottom of it, and no file is over 1,000 lines. And the shape of
+//! the package: the library has no dependencies and no build script.
 //!
 //! The test reads the sources; it does not use the crate, so it runs the same under
 //! every cfg and on every target.
@@ -142,6 +143,71 @@ fn no_file_over_the_line_limit() {
 }
 
 /// The reader on small made-up sources, so that it can be seen to fail.
+/// The library depends on nothing, not even `libc` (`src/ffi/sys.rs` declares the few
+/// C calls it makes), and has no build script: no `[dependencies]` or
+/// `[build-dependencies]` entries, for any target, and no `build =` key.
+/// Dev-dependencies are fine.
+#[test]
+fn the_library_has_no_dependencies_and_no_build_script() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).expect("read Cargo.toml");
+    let offending = dependency_entries(&text);
+    assert!(
+        offending.is_empty(),
+        "the library must have no dependencies and no build script; Cargo.toml has:\n{}",
+        offending.join("\n")
+    );
+    // The check itself: it finds each kind of entry it is meant to refuse.
+    let bad = "[package]\nname = \"x\"\nbuild = \"build.rs\"\n\n[dependencies]\nlibc = \"0.2\"\n\
+               [target.'cfg(unix)'.dependencies]\nfoo = \"1\"\n[build-dependencies]\ncc = \"1\"\n\
+               [dev-dependencies]\ntokio = \"1\"\n[dependencies.bar]\nversion = \"1\"\n";
+    assert_eq!(
+        dependency_entries(bad),
+        [
+            "[package] build = \"build.rs\"",
+            "[dependencies] libc = \"0.2\"",
+            "[target.'cfg(unix)'.dependencies] foo = \"1\"",
+            "[build-dependencies] cc = \"1\"",
+            "[dependencies.bar]",
+        ]
+    );
+}
+
+/// The lines of a manifest that give the library a dependency or a build script.
+fn dependency_entries(manifest: &str) -> Vec<String> {
+    let mut table = String::new();
+    let mut found = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with('[') {
+            table = line.to_owned();
+            let name = line.trim_matches(|c| c == '[' || c == ']');
+            // `[dependencies.foo]` and `[target.x.dependencies.foo]` name one crate.
+            if name.starts_with("dependencies.")
+                || name.starts_with("build-dependencies.")
+                || (name.starts_with("target.")
+                    && (name.contains(".dependencies.") || name.contains(".build-dependencies.")))
+            {
+                found.push(line.to_owned());
+            }
+            continue;
+        }
+        let name = table.trim_matches(|c| c == '[' || c == ']');
+        let is_dependency_table = name == "dependencies"
+            || name == "build-dependencies"
+            || (name.starts_with("target.")
+                && (name.ends_with(".dependencies") || name.ends_with(".build-dependencies")));
+        let is_build_key =
+            name == "package" && line.split('=').next().map(str::trim) == Some("build");
+        if is_dependency_table || is_build_key {
+            found.push(format!("{table} {line}"));
+        }
+    }
+    found
+}
+
 #[test]
 fn the_reader_finds_what_it_should() {
     let crate_ = Crate::from_sources(&[
