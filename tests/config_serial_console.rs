@@ -204,6 +204,20 @@ fn console_ports_round_trip() {
         assert_eq!(indices, [0, 2]);
         assert_eq!(console.port(0).unwrap().name().as_deref(), Some("first"));
         assert!(console.port(1).is_none());
+        // A second port at an index replaces the first; the order stays by index.
+        let mut second = VirtioConsolePortConfiguration::new().unwrap();
+        second.set_name("second").unwrap();
+        console.set_port(0, second).unwrap();
+        let names: Vec<(u32, Option<String>)> =
+            console.ports().map(|(i, p)| (i, p.name())).collect();
+        assert_eq!(
+            names,
+            [(0, Some("second".into())), (2, Some(String::new()))]
+        );
+        // The highest index set (2) bounds the maximum from below.
+        let (argument, reason) = invalid_argument(console.set_maximum_port_count(2).unwrap_err());
+        assert_eq!(argument, "console maximum port count");
+        assert!(reason.contains("index 2"), "{reason}");
         // An explicit maximum is kept, and limits later ports.
         console.set_maximum_port_count(8).unwrap();
         assert_eq!(console.maximum_port_count(), 8);

@@ -209,7 +209,17 @@ fn listener_accepts_guest_connections_and_close_ends_a_pending_accept() {
         drop(listener);
         let again = device.listen(5000).unwrap();
         assert!(sim::guest::connect(5000).is_some());
-        drop(again);
+        // Ports are independent, whatever the order they are listened on and closed.
+        let others: Vec<_> = [5002, 4999, 5001]
+            .map(|port| device.listen(port).unwrap())
+            .into();
+        for port in [4999, 5000, 5001, 5002] {
+            assert!(device.listen(port).is_err(), "port {port} is taken");
+        }
+        others[2].close();
+        assert!(device.listen(5002).is_err() && device.listen(4999).is_err());
+        drop(device.listen(5001).expect("5001 is free again"));
+        drop((again, others));
         stop(&vm);
     });
 }

@@ -6,8 +6,6 @@
 //!
 //! Apple's documentation: <https://developer.apple.com/documentation/virtualization/consoles>
 
-use std::collections::BTreeMap;
-
 use crate::configuration::{AsObject, class_since};
 use crate::device::{SerialPortAttachment, SpiceAgentPortAttachment};
 use crate::error::VZError;
@@ -239,7 +237,8 @@ pub struct VirtioConsoleDeviceConfiguration {
     /// `-[VZVirtioConsoleDeviceConfiguration ports]`, fetched once (a strong,
     /// read-only property: the device keeps the same array).
     array: Id,
-    ports: BTreeMap<u32, VirtioConsolePortConfiguration>,
+    /// The ports that are set, sorted by index.
+    ports: Vec<(u32, VirtioConsolePortConfiguration)>,
     /// Whether `set_maximum_port_count` was called, making the maximum a limit.
     maximum_set: bool,
 }
@@ -277,7 +276,7 @@ impl VirtioConsoleDeviceConfiguration {
         Ok(Self {
             obj,
             array,
-            ports: BTreeMap::new(),
+            ports: Vec::new(),
             maximum_set: false,
         })
     }
@@ -327,14 +326,17 @@ impl VirtioConsoleDeviceConfiguration {
             Some(&port.obj),
             index as usize
         ));
-        self.ports.insert(index, port);
+        match self.slot(index) {
+            Ok(slot) => self.ports[slot].1 = port,
+            Err(slot) => self.ports.insert(slot, (index, port)),
+        }
         Ok(self)
     }
 
     /// Removes and returns the port at `index` (`setObject:atIndexedSubscript:` with
     /// nil).
     pub fn remove_port(&mut self, index: u32) -> Option<VirtioConsolePortConfiguration> {
-        let port = self.ports.remove(&index)?;
+        let (_, port) = self.ports.remove(self.slot(index).ok()?);
         in_pool!(set_port_at_raw(&self.array, None, index as usize));
         Some(port)
     }
@@ -358,7 +360,7 @@ impl VirtioConsoleDeviceConfiguration {
                 ),
             ));
         }
-        if let Some((&highest, _)) = self.ports.last_key_value() {
+        if let Some(&(highest, _)) = self.ports.last() {
             if highest >= count {
                 return Err(VZError::invalid_argument(
                     "console maximum port count",
@@ -384,7 +386,7 @@ impl VirtioConsoleDeviceConfiguration {
 
     /// The port at `index`, if one is set.
     pub fn port(&self, index: u32) -> Option<&VirtioConsolePortConfiguration> {
-        let port = self.ports.get(&index)?;
+        let port = &self.ports[self.slot(index).ok()?].1;
         debug_assert!(
             in_pool!(port_at_raw(&self.array, index as usize)).is_some_and(|p| p.is(&port.obj)),
             "the framework's port array disagrees with the builder at index {index}"
@@ -394,7 +396,12 @@ impl VirtioConsoleDeviceConfiguration {
 
     /// The ports that are set, by increasing index.
     pub fn ports(&self) -> impl Iterator<Item = (u32, &VirtioConsolePortConfiguration)> {
-        self.ports.iter().map(|(&index, port)| (index, port))
+        self.ports.iter().map(|(index, port)| (*index, port))
+    }
+
+    /// Where the port at `index` is in `ports` (`Ok`), or where it would go (`Err`).
+    fn slot(&self, index: u32) -> Result<usize, usize> {
+        self.ports.binary_search_by_key(&index, |(i, _)| *i)
     }
 }
 

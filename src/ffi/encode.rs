@@ -297,13 +297,14 @@ pub(crate) use checked::verify;
 #[cfg(debug_assertions)]
 mod checked {
     use core::ptr::NonNull;
-    use std::collections::HashSet;
     use std::sync::{Mutex, PoisonError};
 
     use super::{Encoding, mismatch};
     use crate::ffi::objc::{Object, Sel, raw};
 
-    static VERIFIED: Mutex<Option<HashSet<(usize, usize)>>> = Mutex::new(None);
+    /// The (class, selector) pairs checked so far, sorted. A few hundred at most: one
+    /// per method the crate sends to each class it meets.
+    static VERIFIED: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
 
     /// Panics when `-[class(receiver) sel]` does not exist or its types differ from
     /// the Rust signature. Checks each (class, selector) pair once.
@@ -311,11 +312,9 @@ mod checked {
     pub(crate) fn verify(receiver: NonNull<Object>, sel: Sel, args: &[Encoding], ret: Encoding) {
         let class = raw::object_class(receiver);
         let key = (class.as_ptr() as usize, sel.as_ptr() as usize);
-        {
-            let verified = VERIFIED.lock().unwrap_or_else(PoisonError::into_inner);
-            if verified.as_ref().is_some_and(|set| set.contains(&key)) {
-                return;
-            }
+        let verified = || VERIFIED.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified().binary_search(&key).is_ok() {
+            return;
         }
         let name = || {
             let (prefix, class_name) = raw::class_display(class);
@@ -332,11 +331,10 @@ mod checked {
         if let Some(what) = mismatch(&encoding, args, ret) {
             panic!("invalid message send to {}: {what}", name());
         }
-        VERIFIED
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert_with(HashSet::new)
-            .insert(key);
+        let mut verified = verified();
+        if let Err(slot) = verified.binary_search(&key) {
+            verified.insert(slot, key);
+        }
     }
 }
 

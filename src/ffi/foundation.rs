@@ -248,16 +248,16 @@ pub(crate) fn ns_dictionary(entries: &[(&str, &Id)]) -> Id {
 /// The entries of an `NSDictionary` whose keys are strings, sorted by key.
 pub(crate) fn dictionary_entries(dictionary: &Id) -> Vec<(String, Id)> {
     autoreleasepool(|| {
-        let mut entries: Vec<(String, Id)> = dictionary_all_keys(dictionary)
-            .map(|keys| array_items(&keys))
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|key| {
-                let value = dictionary_object_for_key(dictionary, &key)?;
-                Some((string_from(&key), value))
-            })
-            .collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let keys = dictionary_all_keys(dictionary).map(|keys| array_items(&keys));
+        let mut entries: Vec<(String, Id)> = Vec::new();
+        for key in keys.unwrap_or_default() {
+            if let Some(value) = dictionary_object_for_key(dictionary, &key) {
+                let key = string_from(&key);
+                // Sorted as it goes: a few entries, and no sort routine to compile.
+                let slot = entries.partition_point(|(k, _)| *k < key);
+                entries.insert(slot, (key, value));
+            }
+        }
         entries
     })
 }

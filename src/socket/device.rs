@@ -125,7 +125,7 @@ impl VirtioSocketDevice {
                 ),
             ));
         }
-        if !self.handle.vm().listened_ports().insert(port) {
+        if !self.handle.vm().claim_port(port) {
             return Err(VZError::invalid_argument(
                 "vsock port",
                 format!(
@@ -137,7 +137,7 @@ impl VirtioSocketDevice {
         let delegate = listener_delegate(Arc::clone(&shared));
         let class = base_class(class!("VZVirtioSocketListener"));
         let Some(listener) = in_pool!(listener_init(class.alloc())) else {
-            self.handle.vm().listened_ports().remove(&port);
+            self.handle.vm().release_port(port);
             return Err(VZError::ClassNotFound {
                 class: "VZVirtioSocketListener",
             });

@@ -225,7 +225,7 @@ impl VsockListener {
             // The work item owns a handle to the virtual machine (DeviceHandle).
             self.device
                 .exec_async(move |device| in_pool!(remove_listener_raw(device, port)));
-            self.device.vm().listened_ports().remove(&port);
+            self.device.vm().release_port(port);
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The [`VirtualMachine`] handle: what it owns, how calls reach its queue, its event
 //! streams and stop waiters, and the handles of its runtime devices.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -59,8 +58,8 @@ struct Inner {
     machine: QueueBound<Machine>,
     hub: Arc<EventHub>,
     /// The vsock ports with a listener (a virtual machine has at most one vsock
-    /// device).
-    vsock_ports: Mutex<HashSet<u32>>,
+    /// device), sorted.
+    vsock_ports: Mutex<Vec<u32>>,
 }
 
 impl VirtualMachine {
@@ -134,8 +133,27 @@ impl VirtualMachine {
         &self.inner.hub
     }
 
-    /// The vsock ports with a listener on this virtual machine.
-    pub(crate) fn listened_ports(&self) -> MutexGuard<'_, HashSet<u32>> {
+    /// Records a listener on vsock `port`; false when the port already has one.
+    pub(crate) fn claim_port(&self, port: u32) -> bool {
+        let mut ports = self.vsock_ports();
+        match ports.binary_search(&port) {
+            Ok(_) => false,
+            Err(slot) => {
+                ports.insert(slot, port);
+                true
+            }
+        }
+    }
+
+    /// Forgets the listener on vsock `port`.
+    pub(crate) fn release_port(&self, port: u32) {
+        let mut ports = self.vsock_ports();
+        if let Ok(slot) = ports.binary_search(&port) {
+            ports.remove(slot);
+        }
+    }
+
+    fn vsock_ports(&self) -> MutexGuard<'_, Vec<u32>> {
         // Plain data only; a poisoned lock is consistent.
         self.inner
             .vsock_ports
