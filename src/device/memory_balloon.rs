@@ -8,6 +8,8 @@ use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn balloon_init(device: Allocated) -> Option<Id> = "init";
+    fn target_raw(device: &Id) -> u64 = "targetVirtualMachineMemorySize";
+    fn set_target_raw(device: &Id, bytes: u64) = "setTargetVirtualMachineMemorySize:";
 }
 
 /// `VZVirtioTraditionalMemoryBalloonDeviceConfiguration`: a virtio traditional
@@ -60,11 +62,6 @@ impl Default for VirtioTraditionalMemoryBalloonDeviceConfiguration {
     fn default() -> Self {
         Self::new()
     }
-}
-
-objc_methods! {
-    fn target_raw(device: &Id) -> u64 = "targetVirtualMachineMemorySize";
-    fn set_target_raw(device: &Id, bytes: u64) = "setTargetVirtualMachineMemorySize:";
 }
 
 /// `VZVirtioTraditionalMemoryBalloonDevice`: the memory balloon of a running virtual
