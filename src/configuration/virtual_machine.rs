@@ -43,7 +43,10 @@ objc_methods! {
     fn max_memory_raw(class: ClassRef) -> u64 = "maximumAllowedMemorySize";
     fn min_cpu_raw(class: ClassRef) -> usize = "minimumAllowedCPUCount";
     fn max_cpu_raw(class: ClassRef) -> usize = "maximumAllowedCPUCount";
-    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+}
+
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+objc_methods! {
     fn validate_save_restore_raw(config: &Id, error: &mut foundation::ErrorSlot) -> bool =
         "validateSaveRestoreSupportWithError:";
 }

@@ -26,12 +26,6 @@ objc_methods! {
     fn port_at_raw(ports: &Id, index: usize) -> Option<Id> = "objectAtIndexedSubscript:";
     fn set_port_at_raw(ports: &Id, port: Option<&Id>, index: usize) =
         "setObject:atIndexedSubscript:";
-    fn runtime_ports_raw(device: &Id) -> Option<Id> = "ports";
-    fn runtime_port_at_raw(ports: &Id, index: usize) -> Option<Id> = "objectAtIndexedSubscript:";
-    fn runtime_max_ports_raw(ports: &Id) -> u32 = "maximumPortCount";
-    fn runtime_port_name_raw(port: &Id) -> Option<Id> = "name";
-    fn runtime_port_set_attachment_raw(port: &Id, attachment: Option<&Id>) = "setAttachment:";
-    fn runtime_port_attachment_raw(port: &Id) -> Option<Id> = "attachment";
 }
 
 const FEATURE: &str = "virtio console device";
@@ -409,6 +403,15 @@ impl VirtioConsoleDeviceConfiguration {
     fn slot(&self, index: u32) -> Result<usize, usize> {
         self.ports.binary_search_by_key(&index, |(i, _)| *i)
     }
+}
+
+objc_methods! {
+    fn runtime_ports_raw(device: &Id) -> Option<Id> = "ports";
+    fn runtime_port_at_raw(ports: &Id, index: usize) -> Option<Id> = "objectAtIndexedSubscript:";
+    fn runtime_max_ports_raw(ports: &Id) -> u32 = "maximumPortCount";
+    fn runtime_port_name_raw(port: &Id) -> Option<Id> = "name";
+    fn runtime_port_set_attachment_raw(port: &Id, attachment: Option<&Id>) = "setAttachment:";
+    fn runtime_port_attachment_raw(port: &Id) -> Option<Id> = "attachment";
 }
 
 /// `VZVirtioConsoleDevice` (macOS 13): a virtio console device of a running virtual

@@ -37,9 +37,6 @@ objc_methods! {
     fn fs_set_tag(device: &Id, tag: &Id) = "setTag:";
     fn fs_set_share(device: &Id, share: Option<&Id>) = "setShare:";
     fn automount_tag_raw(class: ClassRef) -> Option<Id> = "macOSGuestAutomountTag";
-    fn runtime_tag_raw(device: &Id) -> Option<Id> = "tag";
-    fn runtime_set_share_raw(device: &Id, share: Option<&Id>) = "setShare:";
-    fn runtime_share_raw(device: &Id) -> Option<Id> = "share";
 }
 
 const FEATURE: &str = "directory sharing";
@@ -861,6 +858,12 @@ mod tests {
         // "less than 36 bytes when encoded in UTF-8".
         assert_eq!(VirtioFileSystemDeviceConfiguration::MAX_TAG_LEN, 35);
     }
+}
+
+objc_methods! {
+    fn runtime_tag_raw(device: &Id) -> Option<Id> = "tag";
+    fn runtime_set_share_raw(device: &Id, share: Option<&Id>) = "setShare:";
+    fn runtime_share_raw(device: &Id) -> Option<Id> = "share";
 }
 
 /// `VZVirtioFileSystemDevice`: a virtiofs device of a running virtual machine, from

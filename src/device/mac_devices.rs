@@ -24,7 +24,10 @@ objc_methods! {
     fn ppi_raw(display: &Id) -> isize = "pixelsPerInch";
     fn graphics_init(device: Allocated) -> Option<Id> = "init";
     fn set_displays_raw(device: &Id, displays: &Id) = "setDisplays:";
-    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+}
+
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+objc_methods! {
     fn input_init(device: Allocated) -> Option<Id> = "init";
 }
 

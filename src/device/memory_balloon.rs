@@ -8,8 +8,6 @@ use crate::ffi::runtime::{Allocated, Id, class, in_pool, objc_methods};
 
 objc_methods! {
     fn balloon_init(device: Allocated) -> Option<Id> = "init";
-    fn target_raw(device: &Id) -> u64 = "targetVirtualMachineMemorySize";
-    fn set_target_raw(device: &Id, bytes: u64) = "setTargetVirtualMachineMemorySize:";
 }
 
 /// `VZVirtioTraditionalMemoryBalloonDeviceConfiguration`: a virtio traditional
@@ -62,6 +60,11 @@ impl Default for VirtioTraditionalMemoryBalloonDeviceConfiguration {
     fn default() -> Self {
         Self::new()
     }
+}
+
+objc_methods! {
+    fn target_raw(device: &Id) -> u64 = "targetVirtualMachineMemorySize";
+    fn set_target_raw(device: &Id, bytes: u64) = "setTargetVirtualMachineMemorySize:";
 }
 
 /// `VZVirtioTraditionalMemoryBalloonDevice`: the memory balloon of a running virtual

@@ -35,8 +35,6 @@ objc_methods! {
     fn device_mac(device: &Id) -> Option<Id> = "MACAddress";
     fn set_device_mac(device: &Id, mac: &Id) = "setMACAddress:";
     fn set_device_attachment(device: &Id, attachment: Option<&Id>) = "setAttachment:";
-    fn runtime_attachment_raw(device: &Id) -> Option<Id> = "attachment";
-    fn runtime_set_attachment_raw(device: &Id, attachment: Option<&Id>) = "setAttachment:";
 }
 
 /// An object a framework initializer returned nil for although its input is valid:
@@ -517,6 +515,11 @@ impl VirtioNetworkDeviceConfiguration {
         );
         MACAddress::from_object(obj)
     }
+}
+
+objc_methods! {
+    fn runtime_attachment_raw(device: &Id) -> Option<Id> = "attachment";
+    fn runtime_set_attachment_raw(device: &Id, attachment: Option<&Id>) = "setAttachment:";
 }
 
 /// `VZNetworkDevice` (macOS 12): a network device of a running virtual machine, from

@@ -36,7 +36,10 @@ objc_methods! {
     fn dictionary_object_for_key(dictionary: &Id, key: &Id) -> Option<Id> =
         "objectForKey:";
     fn number_integer_value(number: &Id) -> isize = "integerValue";
-    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+}
+
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+objc_methods! {
     fn number_double_value(number: &Id) -> f64 = "doubleValue";
 }
 

@@ -45,15 +45,15 @@ objc_methods! {
     fn request_stop_raw(vm: &Id, error: &mut foundation::ErrorSlot) -> bool =
         "requestStopWithError:";
     fn start_options_init(options: Allocated) -> Option<Id> = "init";
-    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+}
+
+#[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
+objc_methods! {
     fn save_raw(vm: &Id, url: &Id, handler: &RcBlock) = "saveMachineStateToURL:completionHandler:";
-    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     fn restore_raw(vm: &Id, url: &Id, handler: &RcBlock) =
         "restoreMachineStateFromURL:completionHandler:";
-    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     fn validate_save_restore_raw(config: &Id, error: &mut foundation::ErrorSlot) -> bool =
         "validateSaveRestoreSupportWithError:";
-    #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
     fn set_start_up_from_recovery_raw(options: &Id, recovery: bool) =
         "setStartUpFromMacOSRecovery:";
 }
