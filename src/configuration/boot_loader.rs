@@ -247,21 +247,27 @@ impl LinuxBootLoader {
     pub fn kernel_path(&self) -> PathBuf {
         in_pool!({
             kernel_url(&self.obj)
-                .map(|u| foundation::url_path(&u))
+                .as_ref()
+                .map(foundation::url_path)
                 .unwrap_or_default()
         })
     }
 
     /// The initial ramdisk path (`initialRamdiskURL`), if any.
     pub fn initial_ramdisk_path(&self) -> Option<PathBuf> {
-        in_pool!(initial_ramdisk_raw(&self.obj).map(|u| foundation::url_path(&u)))
+        in_pool!(
+            initial_ramdisk_raw(&self.obj)
+                .as_ref()
+                .map(foundation::url_path)
+        )
     }
 
     /// The kernel command line (`commandLine`); empty by default.
     pub fn command_line(&self) -> String {
         in_pool!({
             command_line_raw(&self.obj)
-                .map(|s| foundation::string_from(&s))
+                .as_ref()
+                .map(foundation::string_from)
                 .unwrap_or_default()
         })
     }
@@ -375,7 +381,8 @@ impl EFIVariableStore {
     pub fn path(&self) -> PathBuf {
         in_pool!({
             store_url(&self.obj)
-                .map(|u| foundation::url_path(&u))
+                .as_ref()
+                .map(foundation::url_path)
                 .unwrap_or_default()
         })
     }

@@ -178,7 +178,8 @@ impl MacOSRestoreImage {
     pub fn url(&self) -> String {
         in_pool!({
             image_url_raw(&self.obj)
-                .map(|url| foundation::url_string(&url))
+                .as_ref()
+                .map(foundation::url_string)
                 .unwrap_or_default()
         })
     }
@@ -187,7 +188,8 @@ impl MacOSRestoreImage {
     pub fn build_version(&self) -> String {
         in_pool!({
             image_build_raw(&self.obj)
-                .map(|s| foundation::string_from(&s))
+                .as_ref()
+                .map(foundation::string_from)
                 .unwrap_or_default()
         })
     }
@@ -392,7 +394,8 @@ impl MacHardwareModel {
     pub fn data_representation(&self) -> Vec<u8> {
         in_pool!({
             model_data_raw(&self.obj)
-                .map(|d| foundation::data_to_vec(&d))
+                .as_ref()
+                .map(foundation::data_to_vec)
                 .unwrap_or_default()
         })
     }
@@ -488,7 +491,8 @@ impl MacMachineIdentifier {
     pub fn data_representation(&self) -> Vec<u8> {
         in_pool!({
             identifier_data_raw(&self.obj)
-                .map(|d| foundation::data_to_vec(&d))
+                .as_ref()
+                .map(foundation::data_to_vec)
                 .unwrap_or_default()
         })
     }
@@ -599,7 +603,8 @@ impl MacAuxiliaryStorage {
     pub fn path(&self) -> PathBuf {
         in_pool!({
             storage_url_raw(&self.obj)
-                .map(|url| foundation::url_path(&url))
+                .as_ref()
+                .map(foundation::url_path)
                 .unwrap_or_default()
         })
     }

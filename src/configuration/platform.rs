@@ -216,7 +216,8 @@ impl GenericMachineIdentifier {
     pub fn data_representation(&self) -> Vec<u8> {
         in_pool!({
             identifier_data(&self.obj)
-                .map(|d| foundation::data_to_vec(&d))
+                .as_ref()
+                .map(foundation::data_to_vec)
                 .unwrap_or_default()
         })
     }

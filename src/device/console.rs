@@ -94,7 +94,7 @@ impl VirtioConsolePortConfiguration {
 
     /// The port's name (`name`); `None` by default.
     pub fn name(&self) -> Option<String> {
-        in_pool!(name_raw(&self.obj).map(|s| foundation::string_from(&s)))
+        in_pool!(name_raw(&self.obj).as_ref().map(foundation::string_from))
     }
 
     /// Marks the port for use as the guest's system console (`setIsConsole:`).
@@ -446,7 +446,11 @@ impl VirtioConsoleDevice {
     /// The number of port slots (`ports.maximumPortCount`).
     pub fn maximum_port_count(&self) -> u32 {
         self.handle
-            .with(|device| runtime_ports_raw(device).map(|ports| runtime_max_ports_raw(&ports)))
+            .with(|device| {
+                runtime_ports_raw(device)
+                    .as_ref()
+                    .map(runtime_max_ports_raw)
+            })
             .unwrap_or(0)
     }
 
@@ -475,8 +479,11 @@ pub struct VirtioConsolePort {
 impl VirtioConsolePort {
     /// The port's name (`name`), if it has one.
     pub fn name(&self) -> Option<String> {
-        self.handle
-            .with(|port| runtime_port_name_raw(port).map(|n| foundation::string_from(&n)))
+        self.handle.with(|port| {
+            runtime_port_name_raw(port)
+                .as_ref()
+                .map(foundation::string_from)
+        })
     }
 
     /// Whether the port has an attachment (`attachment` is not nil).

@@ -72,7 +72,8 @@ impl SharedDirectory {
     pub fn path(&self) -> PathBuf {
         in_pool!({
             shared_directory_url(&self.obj)
-                .map(|u| foundation::url_path(&u))
+                .as_ref()
+                .map(foundation::url_path)
                 .unwrap_or_default()
         })
     }
@@ -208,7 +209,8 @@ impl MultipleDirectoryShare {
     pub fn directories(&self) -> Vec<(String, SharedDirectory)> {
         in_pool!({
             let entries = multiple_directories(&self.obj)
-                .map(|d| foundation::dictionary_entries(&d))
+                .as_ref()
+                .map(foundation::dictionary_entries)
                 .unwrap_or_default();
             let mut directories = Vec::with_capacity(entries.len());
             for (name, obj) in entries {
@@ -228,7 +230,8 @@ impl MultipleDirectoryShare {
         let class = multiple_class().ok()?;
         in_pool!({
             canonicalized_name_raw(class, &foundation::ns_string(name))
-                .map(|s| foundation::string_from(&s))
+                .as_ref()
+                .map(foundation::string_from)
         })
     }
 }
@@ -382,7 +385,8 @@ impl VirtioFileSystemDeviceConfiguration {
     pub fn tag(&self) -> String {
         in_pool!({
             fs_tag(&self.obj)
-                .map(|s| foundation::string_from(&s))
+                .as_ref()
+                .map(foundation::string_from)
                 .unwrap_or_default()
         })
     }
@@ -430,7 +434,12 @@ impl VirtioFileSystemDeviceConfiguration {
         if !class.responds_to(sel!("macOSGuestAutomountTag")) {
             return Err(unsupported);
         }
-        in_pool!(automount_tag_raw(class).map(|s| foundation::string_from(&s))).ok_or(unsupported)
+        in_pool!(
+            automount_tag_raw(class)
+                .as_ref()
+                .map(foundation::string_from)
+        )
+        .ok_or(unsupported)
     }
 }
 
@@ -624,7 +633,7 @@ mod rosetta {
         let (completer, completion) = bridge::channel();
         let handler = RcBlock::once::<ErrorArg, _>(move |error: Option<Id>| {
             // Runs on an arbitrary queue, inside an autorelease pool (the block's).
-            let _ = completer.complete(error.map(|e| foundation::framework_error(&e)));
+            let _ = completer.complete(error.as_ref().map(foundation::framework_error));
         });
         in_pool!(rosetta_install(class, &handler));
         Ok(completion)
@@ -754,7 +763,8 @@ mod rosetta {
         pub fn path(&self) -> String {
             in_pool!({
                 unix_path(&self.obj)
-                    .map(|s| foundation::string_from(&s))
+                    .as_ref()
+                    .map(foundation::string_from)
                     .unwrap_or_default()
             })
         }
@@ -806,7 +816,8 @@ mod rosetta {
         pub fn name(&self) -> String {
             in_pool!({
                 abstract_name(&self.obj)
-                    .map(|s| foundation::string_from(&s))
+                    .as_ref()
+                    .map(foundation::string_from)
                     .unwrap_or_default()
             })
         }
@@ -892,7 +903,11 @@ impl VirtioFileSystemDevice {
     /// The tag the guest mounts (`tag`).
     pub fn tag(&self) -> String {
         self.handle
-            .with(|device| runtime_tag_raw(device).map(|t| foundation::string_from(&t)))
+            .with(|device| {
+                runtime_tag_raw(device)
+                    .as_ref()
+                    .map(foundation::string_from)
+            })
             .unwrap_or_default()
     }
 

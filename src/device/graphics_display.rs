@@ -94,7 +94,8 @@ impl GraphicsDevice {
         let objects = self.handle.with(|device| {
             in_pool!({
                 displays_raw(device)
-                    .map(|displays| foundation::array_items(&displays))
+                    .as_ref()
+                    .map(foundation::array_items)
                     .unwrap_or_default()
             })
         });

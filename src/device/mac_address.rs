@@ -196,7 +196,8 @@ impl MACAddress {
 fn mac_string_of(obj: &Id) -> String {
     in_pool!({
         mac_string(obj)
-            .map(|s| foundation::string_from(&s))
+            .as_ref()
+            .map(foundation::string_from)
             .unwrap_or_default()
     })
 }

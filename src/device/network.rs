@@ -293,7 +293,8 @@ impl BridgedNetworkInterface {
         let class = base_class(class!("VZBridgedNetworkInterface"));
         in_pool!({
             let objects = interfaces_raw(class)
-                .map(|array| foundation::array_items(&array))
+                .as_ref()
+                .map(foundation::array_items)
                 .unwrap_or_default();
             let mut interfaces = Vec::with_capacity(objects.len());
             for obj in objects {
@@ -307,7 +308,8 @@ impl BridgedNetworkInterface {
     pub fn identifier(&self) -> String {
         in_pool!({
             interface_identifier(&self.obj)
-                .map(|s| foundation::string_from(&s))
+                .as_ref()
+                .map(foundation::string_from)
                 .unwrap_or_default()
         })
     }
@@ -315,7 +317,11 @@ impl BridgedNetworkInterface {
     /// `localizedDisplayName`: a name to show to people, for example `Wi-Fi`, if the
     /// interface has one.
     pub fn localized_display_name(&self) -> Option<String> {
-        in_pool!(interface_display_name(&self.obj).map(|s| foundation::string_from(&s)))
+        in_pool!(
+            interface_display_name(&self.obj)
+                .as_ref()
+                .map(foundation::string_from)
+        )
     }
 }
 

@@ -134,14 +134,22 @@ impl FileHandleSerialPortAttachment {
     /// duplicate of the one passed to [`new`](Self::new). It stays open while the
     /// attachment lives; do not close it.
     pub fn read_fd(&self) -> Option<RawFd> {
-        in_pool!(read_handle_raw(&self.obj).map(|h| foundation::file_handle_fd(&h)))
+        in_pool!(
+            read_handle_raw(&self.obj)
+                .as_ref()
+                .map(foundation::file_handle_fd)
+        )
     }
 
     /// The attachment's own descriptor for guest output (`fileHandleForWriting`), a
     /// duplicate of the one passed to [`new`](Self::new). It stays open while the
     /// attachment lives; do not close it.
     pub fn write_fd(&self) -> Option<RawFd> {
-        in_pool!(write_handle_raw(&self.obj).map(|h| foundation::file_handle_fd(&h)))
+        in_pool!(
+            write_handle_raw(&self.obj)
+                .as_ref()
+                .map(foundation::file_handle_fd)
+        )
     }
 }
 
@@ -188,7 +196,8 @@ impl FileSerialPortAttachment {
     pub fn path(&self) -> PathBuf {
         in_pool!({
             file_url_raw(&self.obj)
-                .map(|u| foundation::url_path(&u))
+                .as_ref()
+                .map(foundation::url_path)
                 .unwrap_or_default()
         })
     }

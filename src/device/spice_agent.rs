@@ -87,7 +87,7 @@ impl SpiceAgentPortAttachment {
     /// [`VZError::Unsupported`] before macOS 13.
     pub fn port_name() -> Result<String, VZError> {
         let class = spice_class()?;
-        in_pool!(port_name_raw(class).map(|name| foundation::string_from(&name))).ok_or(
+        in_pool!(port_name_raw(class).as_ref().map(foundation::string_from)).ok_or(
             VZError::ClassNotFound {
                 class: "VZSpiceAgentPortAttachment",
             },

@@ -32,7 +32,8 @@ objc_methods! {
 fn uuid_of(device: &Id) -> String {
     in_pool!({
         device_uuid_raw(device)
-            .map(|uuid| foundation::uuid_to_string(&uuid))
+            .as_ref()
+            .map(foundation::uuid_to_string)
             .unwrap_or_default()
     })
 }
@@ -178,7 +179,8 @@ impl USBController {
         let objects = self.handle.with(|controller| {
             in_pool!({
                 controller_devices_raw(controller)
-                    .map(|devices| foundation::array_items(&devices))
+                    .as_ref()
+                    .map(foundation::array_items)
                     .unwrap_or_default()
             })
         });

@@ -173,13 +173,13 @@ extern "C" fn dealloc_with_state<T>(this: *mut Object, _cmd: Sel) {
 /// `NSKeyValueObservingOptionNew`), as an integer: no message is sent to the
 /// observed object, so this is safe on whatever thread the notification arrives.
 pub(crate) fn kvo_new_integer(change: &Id) -> Option<isize> {
-    kvo_new_number(change).map(|number| number_integer_value(&number))
+    kvo_new_number(change).as_ref().map(number_integer_value)
 }
 
 /// As [`kvo_new_integer`], for a `double` property.
 #[cfg(any(target_arch = "aarch64", arcbox_vz_sim))]
 pub(crate) fn kvo_new_double(change: &Id) -> Option<f64> {
-    kvo_new_number(change).map(|number| number_double_value(&number))
+    kvo_new_number(change).as_ref().map(number_double_value)
 }
 
 /// The `NSNumber` under `NSKeyValueChangeNewKey` (retained, so it outlives the pool).

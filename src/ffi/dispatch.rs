@@ -118,7 +118,7 @@ impl Queue {
     }
 
     /// The non-generic part of [`exec_sync`](Self::exec_sync).
-    fn exec_sync_dyn(&self, f: &mut (dyn FnMut() + Send)) {
+    pub(crate) fn exec_sync_dyn(&self, f: &mut (dyn FnMut() + Send)) {
         if self.is_current() {
             return autoreleasepool(f);
         }
@@ -232,6 +232,14 @@ unsafe impl<T: Send + 'static> Sync for QueueBound<T> {}
 /// Moves a borrow onto the queue for the duration of a synchronous hop.
 struct OnQueue<'a, T>(&'a T);
 
+impl<T> Clone for OnQueue<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for OnQueue<'_, T> {}
+
 // SAFETY: only used by `QueueBound::with`, whose caller blocks until the queue has
 // finished with the borrow; the serial queue runs one item at a time, so the value is
 // never used from two threads at once.
@@ -254,11 +262,17 @@ impl<T: Send + 'static> QueueBound<T> {
     /// Runs `f` with the value on the queue and returns its result (inline when
     /// already on the queue).
     pub(crate) fn with<R: Send>(&self, f: impl FnOnce(&T) -> R + Send) -> R {
+        // Straight to the shared part of exec_sync: one closure per call site, not two.
         let value = OnQueue(&*self.value);
-        self.queue.exec_sync(move || {
-            let value = value;
-            f(value.0)
-        })
+        let (mut f, mut result) = (Some(f), None);
+        let (f_slot, result_slot) = (&mut f, &mut result);
+        self.queue.exec_sync_dyn(&mut move || {
+            let value = value; // the whole wrapper (Send), not its field
+            if let Some(f) = f_slot.take() {
+                *result_slot = Some(f(value.0));
+            }
+        });
+        result.expect("dispatch_sync_f ran the work item")
     }
 
     /// The value, from code already running on the queue (completion handlers,

@@ -188,7 +188,8 @@ pub(crate) fn url_path(url: &Id) -> PathBuf {
 pub(crate) fn url_string(url: &Id) -> String {
     in_pool!({
         url_absolute_string(url)
-            .map(|s| string_from(&s))
+            .as_ref()
+            .map(string_from)
             .unwrap_or_default()
     })
 }
@@ -248,7 +249,7 @@ pub(crate) fn ns_dictionary(entries: &[(&str, &Id)]) -> Id {
 /// The entries of an `NSDictionary` whose keys are strings, sorted by key.
 pub(crate) fn dictionary_entries(dictionary: &Id) -> Vec<(String, Id)> {
     autoreleasepool(|| {
-        let keys = dictionary_all_keys(dictionary).map(|keys| array_items(&keys));
+        let keys = dictionary_all_keys(dictionary).as_ref().map(array_items);
         let mut entries: Vec<(String, Id)> = Vec::new();
         for key in keys.unwrap_or_default() {
             if let Some(value) = dictionary_object_for_key(dictionary, &key) {
@@ -294,7 +295,7 @@ pub(crate) fn data_to_vec(data: &Id) -> Vec<u8> {
 /// Copies an `NSError` into a [`FrameworkError`].
 pub(crate) fn framework_error(error: &Id) -> FrameworkError {
     in_pool!({
-        let text = |s: Option<Id>| s.map(|s| string_from(&s));
+        let text = |s: Option<Id>| s.as_ref().map(string_from);
         FrameworkError {
             domain: text(error_domain(error)).unwrap_or_default(),
             code: error_code(error),
@@ -373,7 +374,8 @@ pub(crate) fn file_handle_fd(handle: &Id) -> i32 {
 pub(crate) fn uuid_to_string(uuid: &Id) -> String {
     in_pool!({
         uuid_string(uuid)
-            .map(|s| string_from(&s))
+            .as_ref()
+            .map(string_from)
             .unwrap_or_default()
     })
 }

@@ -58,11 +58,11 @@ unsafe fn port_event(this: *mut Object, device: *mut Object, port: *mut Object, 
             let (port_index, name) = match (&device, &port) {
                 (Some(device), Some(port)) => (
                     port_index(device, port),
-                    port_name_raw(port).map(|n| foundation::string_from(&n)),
+                    port_name_raw(port).as_ref().map(foundation::string_from),
                 ),
                 (None, Some(port)) => (
                     u32::MAX,
-                    port_name_raw(port).map(|n| foundation::string_from(&n)),
+                    port_name_raw(port).as_ref().map(foundation::string_from),
                 ),
                 _ => (u32::MAX, None),
             };

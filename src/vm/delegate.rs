@@ -67,7 +67,8 @@ extern "C" fn network_disconnected(
             let device_index = vm
                 .as_ref()
                 .and_then(network_devices_of)
-                .map(|devices| foundation::array_items(&devices))
+                .as_ref()
+                .map(foundation::array_items)
                 .and_then(|devices| {
                     let device = device.as_ref()?;
                     devices.iter().position(|d| d.is(device))

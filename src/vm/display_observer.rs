@@ -99,12 +99,14 @@ impl DisplayObservers {
             return Self::default();
         }
         let devices = graphics_devices_of(vm)
-            .map(|devices| foundation::array_items(&devices))
+            .as_ref()
+            .map(foundation::array_items)
             .unwrap_or_default();
         let mut installed = Vec::new();
         for (device_index, device) in devices.iter().enumerate() {
             let displays = displays_of(device)
-                .map(|displays| foundation::array_items(&displays))
+                .as_ref()
+                .map(foundation::array_items)
                 .unwrap_or_default();
             for (display_index, display) in displays.into_iter().enumerate() {
                 let state = Arc::new(ObserverState {

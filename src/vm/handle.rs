@@ -224,7 +224,8 @@ impl VirtualMachine {
                 return Vec::new();
             }
             get(vm)
-                .map(|array| foundation::array_items(&array))
+                .as_ref()
+                .map(foundation::array_items)
                 .unwrap_or_default()
         });
         let mut bound = Vec::with_capacity(objects.len());

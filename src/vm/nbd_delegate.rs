@@ -120,7 +120,8 @@ impl NbdDelegates {
             return Self::default();
         };
         let devices = storage_devices_of(config)
-            .map(|devices| foundation::array_items(&devices))
+            .as_ref()
+            .map(foundation::array_items)
             .unwrap_or_default();
         let mut installed: Vec<(Id, Id)> = Vec::new();
         for (device_index, device) in devices.iter().enumerate() {

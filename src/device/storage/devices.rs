@@ -119,7 +119,8 @@ impl VirtioBlockDeviceConfiguration {
         }
         in_pool!({
             block_device_identifier_raw(&self.obj)
-                .map(|s| foundation::string_from(&s))
+                .as_ref()
+                .map(foundation::string_from)
                 .unwrap_or_default()
         })
     }
@@ -185,7 +186,8 @@ impl USBMassStorageDeviceConfiguration {
         method_since(&self.obj, sel!("uuid"), "USB device UUID", "15.0")?;
         Ok(in_pool!({
             uuid_raw(&self.obj)
-                .map(|u| foundation::uuid_to_string(&u))
+                .as_ref()
+                .map(foundation::uuid_to_string)
                 .unwrap_or_default()
         }))
     }

@@ -238,7 +238,8 @@ impl DiskImageStorageDeviceAttachment {
     pub fn path(&self) -> PathBuf {
         in_pool!({
             url_raw(&self.obj)
-                .map(|u| foundation::url_path(&u))
+                .as_ref()
+                .map(foundation::url_path)
                 .unwrap_or_default()
         })
     }

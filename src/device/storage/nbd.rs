@@ -239,7 +239,8 @@ impl NetworkBlockDeviceStorageDeviceAttachment {
     pub fn url(&self) -> String {
         in_pool!({
             url_raw(&self.obj)
-                .map(|u| foundation::url_string(&u))
+                .as_ref()
+                .map(foundation::url_string)
                 .unwrap_or_default()
         })
     }
