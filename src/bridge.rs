@@ -94,6 +94,17 @@ pub(crate) fn wake(waker: Waker) {
     let _ = catch_unwind(AssertUnwindSafe(move || waker.wake()));
 }
 
+/// Where the registration `id` is in a list of waiters or streams kept by id (the
+/// lists are short; a plain loop is compiled once per element type).
+pub(crate) fn index_of<T>(entries: &[(u64, T)], id: u64) -> Option<usize> {
+    for (index, (entry, _)) in entries.iter().enumerate() {
+        if *entry == id {
+            return Some(index);
+        }
+    }
+    None
+}
+
 /// Creates a connected completer and future.
 pub(crate) fn channel<T>() -> (Completer<T>, Completion<T>) {
     let shared = Arc::new(Shared {

@@ -24,7 +24,7 @@ use core::ffi::{CStr, c_char, c_void};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
-use super::encode::{Encode, EncodeReturn, RawClass};
+use super::encode::{Encode, EncodeReturn, Encoding, RawClass};
 use super::exception::{Site, Unwinding};
 use crate::error::VZError;
 
@@ -307,19 +307,35 @@ pub(crate) unsafe fn send<A: MessageArgs, R: EncodeReturn>(
     sel: Sel,
     args: A,
 ) -> R {
+    let guard = before_send(receiver, sel, A::ENCODINGS, R::ENCODING);
+    // SAFETY: forwarded from the caller.
+    let result = unsafe { A::invoke(raw::objc_msgSend, receiver.as_ptr(), sel, args) };
+    guard.done();
+    result
+}
+
+/// The part of [`send`] before the call, the same for every signature, so compiled
+/// once: the debug-build check, and the guard that reports an exception.
+#[inline]
+#[track_caller]
+fn before_send(
+    receiver: NonNull<Object>,
+    sel: Sel,
+    args: &'static [Encoding],
+    ret: Encoding,
+) -> Unwinding {
     #[cfg(debug_assertions)]
-    super::encode::verify(receiver, sel, A::ENCODINGS, R::ENCODING);
+    super::encode::verify(receiver, sel, args, ret);
     // Debug builds name the class (already looked up by `verify`); release builds add
     // nothing to the send (see `exception`).
     #[cfg(debug_assertions)]
     let class = Some(raw::object_class(receiver));
     #[cfg(not(debug_assertions))]
-    let class = None;
-    let guard = Unwinding::new(Site::Send { sel, class });
-    // SAFETY: forwarded from the caller.
-    let result = unsafe { A::invoke(raw::objc_msgSend, receiver.as_ptr(), sel, args) };
-    guard.done();
-    result
+    let class = {
+        let _ = (receiver, args, ret); // read by the debug-build check only
+        None
+    };
+    Unwinding::new(Site::Send { sel, class })
 }
 
 /// `struct objc_super` (the same layout on Apple's and GCC's runtimes).

@@ -103,7 +103,7 @@ impl ListenerShared {
             let slot = match id {
                 None => &mut state.poll_waker,
                 Some(id) => {
-                    let index = match state.accepts.iter().position(|(i, _)| *i == id) {
+                    let index = match bridge::index_of(&state.accepts, id) {
                         Some(index) => index,
                         None => {
                             state.accepts.push((id, None));
@@ -131,7 +131,7 @@ impl ListenerShared {
     fn forget_accept(&self, id: u64) {
         let removed = {
             let mut state = self.lock();
-            let index = state.accepts.iter().position(|(i, _)| *i == id);
+            let index = bridge::index_of(&state.accepts, id);
             index.map(|i| state.accepts.swap_remove(i))
         };
         drop(removed);

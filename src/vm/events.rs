@@ -284,7 +284,7 @@ impl EventHub {
     fn unsubscribe(&self, id: u64) {
         let removed = {
             let mut state = self.lock();
-            let index = state.subscribers.iter().position(|(i, _)| *i == id);
+            let index = bridge::index_of(&state.subscribers, id);
             index.map(|i| state.subscribers.swap_remove(i))
         };
         drop(removed);
@@ -344,9 +344,10 @@ impl EventHub {
         let wakers = {
             let mut hub = self.lock();
             hub.state = Some(state_now);
-            let Some((_, waiter)) = hub.stop_waiters.iter_mut().find(|(i, _)| *i == id) else {
+            let Some(index) = bridge::index_of(&hub.stop_waiters, id) else {
                 return; // its future is gone
             };
+            let waiter = &mut hub.stop_waiters[index].1;
             waiter.armed = true;
             hub.resolve_waiters()
         };
@@ -356,9 +357,10 @@ impl EventHub {
     pub(crate) fn poll_stop_waiter(&self, id: u64, cx: &mut Context<'_>) -> Poll<StopReason> {
         let replaced = {
             let mut hub = self.lock();
-            let Some((_, waiter)) = hub.stop_waiters.iter_mut().find(|(i, _)| *i == id) else {
+            let Some(index) = bridge::index_of(&hub.stop_waiters, id) else {
                 unreachable!("a stop waiter is removed only by its own future");
             };
+            let waiter = &mut hub.stop_waiters[index].1;
             if let Some(reason) = waiter.reason.take() {
                 drop(hub);
                 self.remove_stop_waiter(id);
@@ -376,7 +378,7 @@ impl EventHub {
     pub(crate) fn remove_stop_waiter(&self, id: u64) {
         let removed = {
             let mut hub = self.lock();
-            let index = hub.stop_waiters.iter().position(|(i, _)| *i == id);
+            let index = bridge::index_of(&hub.stop_waiters, id);
             index.map(|i| hub.stop_waiters.swap_remove(i))
         };
         drop(removed); // a stored waker is dropped outside the lock
