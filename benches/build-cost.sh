@@ -45,6 +45,9 @@ stack with-libc "arcbox-vz = { path = \"$REPO\" }" 'libc = "0.2"'
 measure() { # label, dir, incremental (0/1), rustflags -> "seconds crates"
     local dir=$2 log="$WORK/$1.log" start end
     rm -rf "$WORK/target-$1"
+    # Untimed: write back what the previous build left in the page cache (stack 3
+    # writes hundreds of MB), so that it does not land in this build's time.
+    sync
     start=$(date +%s.%N)
     (cd "$dir" && CARGO_INCREMENTAL=$3 CARGO_TARGET_DIR="$WORK/target-$1" RUSTFLAGS="$4" \
         cargo build --lib --target "$TARGET" 2>"$log")
