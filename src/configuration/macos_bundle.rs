@@ -613,101 +613,96 @@ struct Manifest {
 }
 
 fn parse_manifest(path: &Path, data: &[u8]) -> Result<Manifest, VZError> {
-    let bad = |why: String| bundle_error(format!("{}: {why}", path.display()));
+    parse_manifest_text(data).map_err(|why| bundle_error(format!("{}: {why}", path.display())))
+}
+
+/// [`parse_manifest`] without the file name in its errors.
+fn parse_manifest_text(data: &[u8]) -> Result<Manifest, String> {
     if data.starts_with(b"\xEF\xBB\xBF") {
-        return Err(bad(
-            "it starts with a UTF-8 byte order mark; write it without one".to_owned(),
-        ));
+        return Err("it starts with a UTF-8 byte order mark; write it without one".to_owned());
     }
-    if let Some(at) = data.iter().position(|&b| b == 0) {
-        return Err(bad(format!("it contains a NUL byte at offset {at}")));
-    }
-    if let Some(at) = data
-        .iter()
-        .position(|&b| b != b'\n' && !(0x20..0x7f).contains(&b))
-    {
-        let what = if data[at] == b'\r' {
-            "a carriage return (lines end with \\n only)".to_owned()
-        } else {
-            format!("the byte 0x{:02x}", data[at])
+    for (at, &byte) in data.iter().enumerate() {
+        if byte == b'\n' || (0x20..0x7f).contains(&byte) {
+            continue;
+        }
+        let what = match byte {
+            0 => return Err(format!("it contains a NUL byte at offset {at}")),
+            b'\r' => "a carriage return (lines end with \\n only)".to_owned(),
+            _ => format!("the byte 0x{byte:02x}"),
         };
-        return Err(bad(format!(
+        return Err(format!(
             "it contains {what} at offset {at}; the manifest is printable ASCII"
-        )));
+        ));
     }
     // Only printable ASCII and line feeds are left.
     let text = String::from_utf8_lossy(data);
-    let mut lines = text.split('\n').enumerate().map(|(i, line)| (i + 1, line));
+    let mut lines = text.split('\n');
 
     let expected_first = format!("{FORMAT_KEY}={FORMAT_VERSION}");
-    let first = lines.next().map(|(_, line)| line).unwrap_or_default();
-    match first.split_once('=') {
+    match lines.next().unwrap_or_default().split_once('=') {
+        Some((FORMAT_KEY, version)) if version == FORMAT_VERSION.to_string() => {}
         Some((FORMAT_KEY, version)) => {
-            if version != FORMAT_VERSION.to_string() {
-                return Err(bad(format!(
-                    "format version {version:?} is not one this arcbox-vz reads (it reads \
-                     version {FORMAT_VERSION}: {expected_first}); was it written by a newer \
-                     arcbox-vz?"
-                )));
-            }
+            return Err(format!(
+                "format version {version:?} is not one this arcbox-vz reads (it reads \
+                 version {FORMAT_VERSION}: {expected_first}); was it written by a newer \
+                 arcbox-vz?"
+            ));
         }
         _ => {
-            return Err(bad(format!(
+            return Err(format!(
                 "it is not an arcbox-vz macOS bundle manifest: the first line must be \
                  {expected_first}"
-            )));
+            ));
         }
     }
 
     let mut values: [Option<&str>; KEYS.len()] = [None; KEYS.len()];
-    for (number, line) in lines {
+    for (index, line) in lines.enumerate() {
+        let number = index + 2;
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
-            return Err(bad(format!(
+            return Err(format!(
                 "line {number} is not key=value, a comment (#) or empty"
-            )));
+            ));
         };
         let Some(slot) = KEYS.iter().position(|k| *k == key) else {
-            return Err(bad(format!(
+            return Err(format!(
                 "line {number}: unknown key {key:?} (version {FORMAT_VERSION} has {})",
                 KEYS.join(", ")
-            )));
+            ));
         };
         if values[slot].is_some() {
-            return Err(bad(format!("line {number}: the key {key} appears twice")));
+            return Err(format!("line {number}: the key {key} appears twice"));
         }
         values[slot] = Some(value);
     }
-    let mut get = |slot: usize| {
-        values[slot]
-            .take()
-            .ok_or_else(|| bad(format!("the key {} is missing", KEYS[slot])))
-    };
-    let (cpu, memory, disk, model, identifier) = (get(0)?, get(1)?, get(2)?, get(3)?, get(4)?);
-
-    let cpu_count = decimal(CPU_COUNT, cpu).map_err(&bad)?;
-    let cpu_count =
-        usize::try_from(cpu_count).map_err(|_| bad(format!("cpu_count={cpu} is too large")))?;
-    let memory_size = decimal(MEMORY_SIZE, memory).map_err(&bad)?;
-    if memory_size % MIB != 0 {
-        return Err(bad(format!(
-            "memory_size={memory} is not a multiple of 1 MiB (1048576 bytes)"
-        )));
+    let mut present = [""; KEYS.len()];
+    for (slot, value) in values.into_iter().enumerate() {
+        present[slot] = value.ok_or_else(|| format!("the key {} is missing", KEYS[slot]))?;
     }
-    let disk_size = decimal(DISK_SIZE, disk).map_err(&bad)?;
+    let [cpu, memory, disk, model, identifier] = present;
+
+    let cpu_count = decimal(CPU_COUNT, cpu)?;
+    let cpu_count =
+        usize::try_from(cpu_count).map_err(|_| format!("cpu_count={cpu} is too large"))?;
+    let memory_size = decimal(MEMORY_SIZE, memory)?;
+    if memory_size % MIB != 0 {
+        return Err(format!(
+            "memory_size={memory} is not a multiple of 1 MiB (1048576 bytes)"
+        ));
+    }
+    let disk_size = decimal(DISK_SIZE, disk)?;
     if disk_size % SECTOR != 0 {
-        return Err(bad(format!(
-            "disk_size={disk} is not a multiple of 512 bytes"
-        )));
+        return Err(format!("disk_size={disk} is not a multiple of 512 bytes"));
     }
     Ok(Manifest {
         cpu_count,
         memory_size,
         disk_size,
-        model_sum: checksum(MODEL_SUM, model).map_err(&bad)?,
-        identifier_sum: checksum(IDENTIFIER_SUM, identifier).map_err(&bad)?,
+        model_sum: checksum(MODEL_SUM, model)?,
+        identifier_sum: checksum(IDENTIFIER_SUM, identifier)?,
     })
 }
 

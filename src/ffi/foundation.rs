@@ -253,14 +253,42 @@ pub(crate) fn dictionary_entries(dictionary: &Id) -> Vec<(String, Id)> {
         let mut entries: Vec<(String, Id)> = Vec::new();
         for key in keys.unwrap_or_default() {
             if let Some(value) = dictionary_object_for_key(dictionary, &key) {
-                let key = string_from(&key);
-                // Sorted as it goes: a few entries, and no sort routine to compile.
-                let slot = entries.partition_point(|(k, _)| *k < key);
-                entries.insert(slot, (key, value));
+                entries.push((string_from(&key), value));
             }
         }
+        sort_by_key(&mut entries);
         entries
     })
+}
+
+/// Sorts entries with distinct keys by key: a heapsort written out for this one type,
+/// because the standard library's generic sort would add about 2,000 lines of LLVM IR
+/// to every build of the crate for it.
+fn sort_by_key(entries: &mut [(String, Id)]) {
+    fn sift_down(entries: &mut [(String, Id)], mut root: usize, end: usize) {
+        loop {
+            let mut child = 2 * root + 1;
+            if child >= end {
+                return;
+            }
+            if child + 1 < end && entries[child].0 < entries[child + 1].0 {
+                child += 1;
+            }
+            if entries[root].0 >= entries[child].0 {
+                return;
+            }
+            entries.swap(root, child);
+            root = child;
+        }
+    }
+    let len = entries.len();
+    for root in (0..len / 2).rev() {
+        sift_down(entries, root, len);
+    }
+    for end in (1..len).rev() {
+        entries.swap(0, end);
+        sift_down(entries, 0, end);
+    }
 }
 
 /// `+[NSData dataWithBytes:length:]`: copies `bytes`.

@@ -307,6 +307,27 @@ fn arrays_dictionaries_and_data() {
         assert!(entries[0].1.is(&items[0]));
         assert!(entries[1].1.is(&items[1]));
 
+        // Many keys in a scrambled order, some not ASCII: the entries come back in
+        // `str` order (byte order), each key with its own value.
+        for count in [0_usize, 1, 2, 3, 7, 64, 1000] {
+            let names: Vec<String> = (0..count)
+                .map(|i| match (i * 7919) % count.max(1) {
+                    n if n % 5 == 0 => format!("é{n}"),
+                    n => format!("k{n}"),
+                })
+                .collect();
+            let values: Vec<Id> = names.iter().map(|n| foundation::ns_string(n)).collect();
+            let pairs: Vec<(&str, &Id)> = names.iter().map(|n| n.as_str()).zip(&values).collect();
+            let entries = foundation::dictionary_entries(&foundation::ns_dictionary(&pairs));
+            let mut expected = names.clone();
+            expected.sort();
+            let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(keys, expected, "{count} keys");
+            for (key, value) in &entries {
+                assert_eq!(&foundation::string_from(value), key, "{count} keys");
+            }
+        }
+
         let bytes: Vec<u8> = (0..=255).collect();
         assert_eq!(foundation::data_to_vec(&foundation::ns_data(&bytes)), bytes);
         assert!(foundation::data_to_vec(&foundation::ns_data(&[])).is_empty());
