@@ -215,6 +215,7 @@ impl MethodCache {
         }
     }
 
+    #[inline]
     pub(crate) fn sel(&self) -> Sel {
         self.sel.get()
     }
