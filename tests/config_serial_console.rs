@@ -229,6 +229,22 @@ fn console_ports_round_trip() {
         assert!(console.port(7).is_none());
         assert!(console.remove_port(7).is_none());
         assert_eq!(console.maximum_port_count(), 8);
+        // Removing the highest port lowers the bound on the maximum; the highest index
+        // there can be works like any other.
+        let last = VirtioConsoleDeviceConfiguration::MAX_PORT_COUNT - 1;
+        let mut wide = VirtioConsoleDeviceConfiguration::new().unwrap();
+        wide.set_port(last, VirtioConsolePortConfiguration::new().unwrap())
+            .unwrap();
+        wide.set_port(1, VirtioConsolePortConfiguration::new().unwrap())
+            .unwrap();
+        let indices: Vec<u32> = wide.ports().map(|(i, _)| i).collect();
+        assert_eq!(indices, [1, last]);
+        assert!(wide.set_maximum_port_count(last).is_err());
+        assert!(wide.remove_port(last).is_some());
+        assert!(wide.port(last).is_none() && wide.remove_port(last + 1).is_none());
+        wide.set_maximum_port_count(2).unwrap();
+        let indices: Vec<u32> = wide.ports().map(|(i, _)| i).collect();
+        assert_eq!(indices, [1]);
 
         let mut config = minimal_config(&dir);
         config.set_console_devices(vec![console]);

@@ -237,8 +237,9 @@ pub struct VirtioConsoleDeviceConfiguration {
     /// `-[VZVirtioConsoleDeviceConfiguration ports]`, fetched once (a strong,
     /// read-only property: the device keeps the same array).
     array: Id,
-    /// The ports that are set, sorted by index.
-    ports: Vec<(u32, VirtioConsolePortConfiguration)>,
+    /// The ports by index, `None` where none is set; never ends with `None`, so its
+    /// length is the highest index set + 1 (at most `MAX_PORT_COUNT` slots).
+    ports: Vec<Option<VirtioConsolePortConfiguration>>,
     /// Whether `set_maximum_port_count` was called, making the maximum a limit.
     maximum_set: bool,
 }
@@ -326,17 +327,21 @@ impl VirtioConsoleDeviceConfiguration {
             Some(&port.obj),
             index as usize
         ));
-        match self.slot(index) {
-            Ok(slot) => self.ports[slot].1 = port,
-            Err(slot) => self.ports.insert(slot, (index, port)),
+        let slot = index as usize;
+        if slot >= self.ports.len() {
+            self.ports.resize_with(slot + 1, || None);
         }
+        self.ports[slot] = Some(port);
         Ok(self)
     }
 
     /// Removes and returns the port at `index` (`setObject:atIndexedSubscript:` with
     /// nil).
     pub fn remove_port(&mut self, index: u32) -> Option<VirtioConsolePortConfiguration> {
-        let (_, port) = self.ports.remove(self.slot(index).ok()?);
+        let port = self.ports.get_mut(index as usize)?.take()?;
+        while let Some(None) = self.ports.last() {
+            self.ports.pop();
+        }
         in_pool!(set_port_at_raw(&self.array, None, index as usize));
         Some(port)
     }
@@ -360,14 +365,14 @@ impl VirtioConsoleDeviceConfiguration {
                 ),
             ));
         }
-        if let Some(&(highest, _)) = self.ports.last() {
-            if highest >= count {
+        if let Some(highest) = self.ports.len().checked_sub(1) {
+            if highest >= count as usize {
                 return Err(VZError::invalid_argument(
                     "console maximum port count",
                     format!(
                         "{count} is too small: a port is set at index {highest}, so the count \
                          must be at least {}",
-                        u64::from(highest) + 1
+                        highest + 1
                     ),
                 ));
             }
@@ -386,7 +391,7 @@ impl VirtioConsoleDeviceConfiguration {
 
     /// The port at `index`, if one is set.
     pub fn port(&self, index: u32) -> Option<&VirtioConsolePortConfiguration> {
-        let port = &self.ports[self.slot(index).ok()?].1;
+        let port = self.ports.get(index as usize)?.as_ref()?;
         debug_assert!(
             in_pool!(port_at_raw(&self.array, index as usize)).is_some_and(|p| p.is(&port.obj)),
             "the framework's port array disagrees with the builder at index {index}"
@@ -396,12 +401,12 @@ impl VirtioConsoleDeviceConfiguration {
 
     /// The ports that are set, by increasing index.
     pub fn ports(&self) -> impl Iterator<Item = (u32, &VirtioConsolePortConfiguration)> {
-        self.ports.iter().map(|(index, port)| (*index, port))
-    }
-
-    /// Where the port at `index` is in `ports` (`Ok`), or where it would go (`Err`).
-    fn slot(&self, index: u32) -> Result<usize, usize> {
-        self.ports.binary_search_by_key(&index, |(i, _)| *i)
+        // Indices fit in u32: set_port takes them as u32.
+        let mut index = 0;
+        self.ports.iter().filter_map(move |port| {
+            index += 1;
+            Some((index - 1, port.as_ref()?))
+        })
     }
 }
 

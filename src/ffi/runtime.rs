@@ -198,7 +198,7 @@ impl Drop for Allocated {
 /// whether its method family returns +1, worked out when the crate is compiled.
 ///
 /// One static per declaration holds both: a separate `const` for the family cost
-/// the compiler a body of its own per method (about 0.2 s for 300 methods).
+/// the compiler 152 ms of evaluation for the crate's 318 methods (`-Z self-profile`).
 #[derive(Debug)]
 pub(crate) struct MethodCache {
     sel: SelCache,
